@@ -1,0 +1,104 @@
+"""Typed command lines generated from config dataclasses, and one-line errors for bad input.
+
+Every console script declares a dataclass; its fields become flags (``--n-episodes``), their
+defaults the defaults and ``metadata["help"]`` the help. ``run(main, Config)`` parses, calls
+``main(config)`` and turns a :class:`UsageError` (or ``ValueError``) into one line on stderr and
+exit code 2, so a user never sees a traceback for bad input (``VIDIT_DEBUG=1`` re-raises).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable, Literal, TypeVar, Union
+
+C = TypeVar("C")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, tp: Any) -> None:
+    tp, optional = _unwrap_optional(tp)
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    meta = dict(f.metadata)
+    kw: dict[str, Any] = {"help": meta.get("help", "")}
+    names = [f.name] if meta.get("positional") else ["--" + f.name.replace("_", "-")]
+    if not meta.get("positional"):
+        kw["dest"] = f.name
+        kw["default"] = default
+        kw["help"] += f" (default: {default})"
+    if tp is bool:
+        kw["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(tp) is Literal:
+        kw["choices"] = list(typing.get_args(tp))
+        kw["type"] = type(kw["choices"][0])
+    elif typing.get_origin(tp) is tuple:
+        inner = typing.get_args(tp)[0]
+        kw["type"], kw["nargs"] = inner, "+"
+    else:
+        kw["type"] = Path if tp is Path else tp
+    if "choices" in meta:
+        kw["choices"] = meta["choices"]
+    if optional and "type" in kw:
+        base = kw["type"]
+        kw["type"] = lambda s, base=base: None if s.lower() == "none" else base(s)
+    if "short" in meta:
+        names.insert(0, meta["short"])
+    parser.add_argument(*names, **kw)
+
+
+def parser_for(cls: type, prog: str | None = None, description: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser whose flags are the fields of dataclass ``cls``."""
+    doc = description or (cls.__doc__ or "").strip()
+    parser = argparse.ArgumentParser(prog=prog, description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.init:
+            _add_field(parser, f, hints[f.name])
+    return parser
+
+
+def parse(cls: type[C], argv: list[str] | None = None, prog: str | None = None) -> C:
+    """Parse ``argv`` into an instance of dataclass ``cls``; its ``__post_init__`` validates."""
+    ns = parser_for(cls, prog=prog).parse_args(argv)
+    values = vars(ns)
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        if typing.get_origin(_unwrap_optional(hints[name])[0]) is tuple and value is not None:
+            values[name] = tuple(value)
+    return cls(**values)
+
+
+def fail(message: str, code: int = 2) -> typing.NoReturn:
+    """Print ``message`` as one line on stderr and exit."""
+    prog = Path(sys.argv[0]).name or "vidit"
+    print(f"{prog}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def run(main: Callable[[C], Any], cls: type[C], argv: list[str] | None = None) -> Any:
+    """Parse a config from the command line and call ``main`` with it; bad input exits 2 in one line."""
+    try:
+        return main(parse(cls, argv))
+    except (UsageError, ValueError, FileNotFoundError) as e:
+        if os.environ.get("VIDIT_DEBUG"):
+            raise
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)

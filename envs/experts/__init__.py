@@ -1,0 +1,52 @@
+"""Scripted experts (privileged: they read the simulator's state) and the random policy, per env.
+
+A policy is made for one env instance: ``policy = make_policy("expert", env, noise=0.1, seed=0)``;
+call ``policy.reset(seed)`` after each ``env.reset`` and ``policy.act(obs)`` for each action.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from envs.cli import UsageError
+
+POLICIES = ("expert", "random")
+
+
+class Policy(Protocol):
+    def reset(self, seed: int | None = None) -> None: ...
+
+    def act(self, obs: Any) -> Any: ...
+
+
+class RandomPolicy:
+    """Uniform samples from the env's action space, seeded."""
+
+    def __init__(self, env: gym.Env, seed: int | None = None):
+        self.space = env.action_space
+        self.reset(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.space.seed(None if seed is None else int(np.random.SeedSequence(seed).generate_state(1)[0]))
+
+    def act(self, obs: Any) -> Any:
+        return self.space.sample()
+
+
+def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = None) -> Policy:
+    """``"random"`` or the scripted ``"expert"`` of ``env``'s task, with optional action noise."""
+    if name == "random":
+        return RandomPolicy(env, seed)
+    if name != "expert":
+        raise UsageError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
+    base = env.unwrapped
+    kind = type(base).__name__
+    if kind == "PushRedEnv":
+        from envs.experts.push_red import PushRedExpert
+        return PushRedExpert(base, noise=noise, seed=seed)
+    if kind == "CrafterEnv":
+        from envs.experts.crafter import CrafterExpert
+        return CrafterExpert(base, noise=noise, seed=seed)
+    raise UsageError(f"no scripted expert for {env.spec.id if env.spec else kind}; use --policy random")

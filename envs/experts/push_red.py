@@ -1,0 +1,37 @@
+"""Scripted push_red expert: rise above the desk, hover over the red button, press down, hold it."""
+from __future__ import annotations
+
+import numpy as np
+
+from envs.robodesk import PushRedEnv
+
+HOVER = np.array([0.0, 0.0, 0.10])   # waypoint above the button (m)
+PRESS = np.array([0.0, 0.0, 0.04])   # fingertips reach ~5 cm below the end-effector site: a firm, held press
+RISE = 0.02                          # m above the button before moving sideways
+ALIGN_XY = 0.04                      # m: close enough above the button to descend
+STEP_SCALE = 0.06                    # m per control step at |action| = 1 (measured, 50 repeats)
+
+
+class PushRedExpert:
+    """Privileged expert reading the end-effector and button positions; optional Gaussian action noise
+    (VP² collects at noise 0.1 and 0.2), clipped to [-1, 1]."""
+
+    def __init__(self, env: PushRedEnv, noise: float = 0.0, seed: int | None = None):
+        self.env, self.noise = env, noise
+        self.reset(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs=None) -> np.ndarray:
+        ee, button = self.env.end_effector, self.env.button
+        aligned = np.linalg.norm((ee - button)[:2]) < ALIGN_XY
+        target = button + (PRESS if aligned or self.env.pressed else HOVER)
+        if not aligned and ee[2] < button[2] + RISE:  # under the desk's edge: straight up first
+            target = np.array([ee[0], ee[1], button[2] + HOVER[2]])
+        action = np.zeros(5, np.float32)
+        action[:3] = (target - ee) / STEP_SCALE
+        action[4] = -1.0  # fingers closed: one narrow tip to press with
+        if self.noise > 0:
+            action[:3] += self.rng.normal(0.0, self.noise, 3)
+        return np.clip(action, -1.0, 1.0).astype(np.float32)

@@ -1,0 +1,222 @@
+"""``vidit/PushRed-v0``: the real RoboDesk ``push_red`` task under VP² settings, as a gymnasium env.
+
+- Franka Panda, 5-d action in [-1, 1]: end-effector xyz delta (x0.01 m per repeat), wrist, gripper;
+  action_repeat 50, rendered once per control step (RoboDesk's IK + physics run per repeat).
+- Observation: 64x64x3 uint8, made as VP² does: a 120 px render, crop box (16.75, 25, 105, 88.75),
+  LANCZOS resize to 64.
+- ``info["success"]``: the red button has been pressed (its light joint qpos < -0.00453) at any
+  repeat so far; reward is 1 on the step it first happens.
+- Episodes last 15 control steps (16 frames, one VidIT clip). ``reset(options={"instance": i})``
+  starts task instance ``i`` (0-29: the VP² benchmark set, 30-59: held out) and puts its goal image
+  in ``info["goal"]``; any other reset draws a fresh start state from the seed.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before dm_control / mujoco are imported
+
+from dataclasses import dataclass
+from importlib import resources
+
+import gymnasium as gym
+import numpy as np
+from PIL import Image
+
+from envs import import_quietly
+from envs.actions import check_box_action
+
+INSTANCES_FILE = "push_red_instances.npz"
+N_BENCHMARK = 30
+SUCCESS_QPOS = -0.00453
+_ARM_HOME = np.array([-0.30, -0.4, 0.28, -2.5, 0.13, 1.87, 0.91, 0.01, 0.01])
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Camera and quality. The defaults keep RoboDesk's look (36 dB PSNR to its own renderer) at
+    about half the software-GL cost: 1024 px shadow maps instead of 4096, no floor reflection and a
+    120x120 offscreen buffer instead of 640x480. ``shadow_size=4096, reflection=True`` is exact."""
+    size: int = 120
+    crop_box: tuple[float, float, float, float] = (16.75, 25.0, 105.0, 88.75)
+    out_size: int = 64
+    distance: float = 1.8
+    azimuth: float = 90.0
+    elevation: float = -60.0
+    lookat: tuple[float, float, float] = (0.0, 0.535, 1.1)
+    shadow_size: int = 1024
+    reflection: bool = False
+    msaa: int = 4
+
+
+def _load_robodesk():
+    try:
+        return import_quietly("robodesk")
+    except ImportError as e:
+        raise ImportError(f"vidit/PushRed-v0 needs RoboDesk ({e}); install it with: pip install 'vidit[robodesk]'") from None
+
+
+def load_instances() -> dict[str, np.ndarray]:
+    """The shipped task instances: ``seeds``, ``qpos`` (initial states) and ``goals`` (64x64 images)."""
+    with resources.files("envs").joinpath("data", INSTANCES_FILE).open("rb") as f:
+        data = np.load(f)
+        return {k: data[k] for k in data.files}
+
+
+class PushRedEnv(gym.Env):
+    """RoboDesk push_red with VP² settings; see the module docstring."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, render_mode: str | None = "rgb_array", render: RenderConfig = RenderConfig(),
+                 render_every_repeat: bool = False):
+        robodesk = _load_robodesk()
+        self.render_mode = render_mode
+        self._cfg = render
+        # Rendering after each of the 50 repeats (as a wrapper around RoboDesk(action_repeat=1) does)
+        # changes nothing the agent sees; it exists to measure what rendering once saves.
+        self._render_every_repeat = render_every_repeat
+        self.action_repeat = 50
+        self._desk = robodesk.RoboDesk(task="push_red", reward="success", image_size=render.out_size,
+                                       action_repeat=1 if render_every_repeat else self.action_repeat)
+        self._desk.render = self._render_image  # RoboDesk's own render calls the removed PIL.Image.ANTIALIAS
+        vis = self._desk.physics.model.vis
+        vis.quality.shadowsize, vis.quality.offsamples = render.shadow_size, render.msaa
+        vis.global_.offwidth = vis.global_.offheight = render.size
+        self._camera = None
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
+        self.observation_space = gym.spaces.Box(0, 255, (render.out_size, render.out_size, 3), np.uint8)
+        self._instances: dict[str, np.ndarray] | None = None
+        self._obs: np.ndarray | None = None
+        self.goal: np.ndarray | None = None
+        self.instance: int | None = None
+
+    # -- physics -----------------------------------------------------------------------------
+    @property
+    def physics(self):
+        return self._desk.physics
+
+    def sample_start(self, rng: np.random.Generator) -> np.ndarray:
+        """A random start state (qpos): objects and arm placed at random around RoboDesk's defaults."""
+        p = self.physics
+        p.reset()
+        q = p.named.data.qpos
+        q["drawer_joint"] -= 0.10 * rng.random()
+        q["slide_joint"] += 0.20 * rng.random()
+        q["flat_block"][:2] += (0.3 * rng.random(), 0.07 * rng.random())
+        q["ball"][:2] += (0.48 * rng.random(), 0.08 * rng.random())
+        q["upright_block"][:2] += (0.3 * rng.random() + 0.05, 0.05 * rng.random())
+        low, high = p.model.actuator_ctrlrange[:9].T
+        p.data.qpos[:9] = _ARM_HOME + 0.15 * rng.uniform(low, high)
+        return p.data.qpos.copy()
+
+    def start_from(self, qpos: np.ndarray) -> np.ndarray:
+        """Start an episode from the state ``qpos`` at rest; returns the first observation."""
+        p, desk = self.physics, self._desk
+        p.reset()
+        p.data.qpos[:] = qpos
+        p.data.qvel[:] = 0
+        p.forward()
+        desk.physics_copy.data.qpos[:] = p.data.qpos[:]
+        desk.success, desk.num_steps = False, 0
+        for name in ("ball", "upright_block", "flat_block"):
+            desk.original_pos[name] = p.named.data.xpos[name].copy()
+        self._steps = 0
+        self._obs = self._render_image()
+        return self._obs
+
+    @property
+    def pressed(self) -> bool:
+        return bool(self.physics.named.data.qpos["red_light"][0] < SUCCESS_QPOS)
+
+    @property
+    def end_effector(self) -> np.ndarray:
+        return self.physics.named.data.site_xpos["end_effector"].copy()
+
+    @property
+    def button(self) -> np.ndarray:
+        return self.physics.named.data.xpos["red_button"].copy()
+
+    def get_state(self) -> np.ndarray:
+        """The full simulator state plus episode counters, for :meth:`set_state` on a copy of this env."""
+        import mujoco
+        m, d, spec = self.physics.model.ptr, self.physics.data.ptr, mujoco.mjtState.mjSTATE_INTEGRATION
+        state = np.empty(mujoco.mj_stateSize(m, spec))
+        mujoco.mj_getState(m, d, state, spec)
+        return np.concatenate([state, [float(self._desk.success), float(self._steps)]])
+
+    def set_state(self, state: np.ndarray) -> None:
+        import mujoco
+        mujoco.mj_setState(self.physics.model.ptr, self.physics.data.ptr, np.asarray(state[:-2], np.float64),
+                           mujoco.mjtState.mjSTATE_INTEGRATION)
+        self.physics.forward()
+        self._desk.physics_copy.data.qpos[:] = self.physics.data.qpos[:]
+        self._desk.success, self._steps = bool(state[-2]), int(state[-1])
+        self._obs = self._render_image()
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _render_image(self, *_, **__) -> np.ndarray:
+        cfg = self._cfg
+        if self._camera is None:
+            self._camera = self._make_camera()
+        image = self._camera.render()
+        image = Image.fromarray(image).crop(cfg.crop_box).resize((cfg.out_size, cfg.out_size), Image.LANCZOS)
+        return np.asarray(image)
+
+    def _make_camera(self):
+        import mujoco
+        from dm_control.mujoco import Camera
+        cfg = self._cfg
+        try:
+            camera = Camera(physics=self.physics, height=cfg.size, width=cfg.size, camera_id=-1)
+        except Exception as e:  # noqa: BLE001 - any GL failure becomes one actionable line
+            backend = os.environ.get("MUJOCO_GL")
+            raise RuntimeError(f"MuJoCo cannot render with MUJOCO_GL={backend} ({type(e).__name__}: {e}); "
+                               "install EGL (apt-get install libegl1 libgl1-mesa-dri) or set MUJOCO_GL=osmesa") from None
+        cam = camera._render_camera  # dm_control exposes the free camera only this way
+        cam.distance, cam.azimuth, cam.elevation = cfg.distance, cfg.azimuth, cfg.elevation
+        cam.lookat[:] = cfg.lookat
+        camera._scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = int(cfg.reflection)
+        return camera
+
+    def render(self) -> np.ndarray | None:
+        return None if self.render_mode != "rgb_array" else self._obs
+
+    # -- gymnasium API -----------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        info: dict = {}
+        self.instance = options.get("instance")
+        if self.instance is not None:
+            if self._instances is None:
+                self._instances = load_instances()
+            n = len(self._instances["seeds"])
+            if not isinstance(self.instance, (int, np.integer)) or not 0 <= self.instance < n:
+                raise ValueError(f"instance must be an int in [0, {n}), got {self.instance!r}")
+            qpos = self._instances["qpos"][self.instance]
+            self.goal = self._instances["goals"][self.instance]
+            info["goal"] = self.goal
+        else:
+            qpos, self.goal = self.sample_start(self.np_random), None
+        self.start_from(qpos)
+        info.update(success=False, instance=-1 if self.instance is None else int(self.instance))
+        return self._obs, info
+
+    def step(self, action):
+        action = check_box_action(action, self.action_space)
+        desk = self._desk
+        if self._render_every_repeat:
+            results = [desk.step(action) for _ in range(self.action_repeat)]
+            obs, reward = results[-1][0], sum(r[1] for r in results)
+        else:
+            obs, reward, _, _ = desk.step(action)  # 50 repeats of IK + physics, one render
+        self._steps += 1
+        self._obs = obs["image"]
+        info = {"success": bool(desk.success), "instance": -1 if self.instance is None else int(self.instance)}
+        return self._obs, float(reward), False, False, info
+
+    def close(self):
+        if self._camera is not None:
+            self._camera._scene.free()
+            self._camera = None

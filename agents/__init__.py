@@ -1,0 +1,1 @@
+"""Closed-loop agents (imitation, MPC, baselines) and ``run_agent``: arriving with the IDM and MPC issues."""

@@ -1,0 +1,1 @@
+"""Inverse-dynamics models: consecutive (imagined) frames -> actions. Arriving with the IDM issue."""

@@ -1,0 +1,133 @@
+"""``speed_bench``: how fast the world model imagines, measured side by side in one run.
+
+    python -m experiments.speed_bench [--quick] [--preset small] [--tokens-per-frame 16] [--out results/speed]
+
+On the same random weights (a trained model decodes at the same speed):
+1. ``imagine_vs_hf``: imagined frames/s of our KV-cache sampler vs ``transformers``' ``generate`` on
+   the exported LlamaForCausalLM, at batch 1 and batch N (200; 16 in ``--quick``).
+2. ``prefix_speedup``: ``rollout`` of N action sequences sharing one context prefix (prefilled once,
+   cache broadcast, all N decoded in one batch) vs naive per-sample generation (each sample
+   prefills its own context and decodes alone), as MPC would do without batching.
+3. ``flops_frac``: the decoder's FLOP/s during batch-N decode as a fraction of this machine's
+   measured dense matmul FLOP/s.
+
+The last line reads ``imagine_vs_hf_b1=X imagine_vs_hf_b200=X prefix_speedup=X flops_frac=X``.
+Writes ``speed.{md,csv,json}`` to ``--out``.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from envs.cli import run
+from experiments.tables import write_table
+from worldmodel.decoder import Decoder, DecoderConfig
+from worldmodel.export_hf import export_hf
+from worldmodel.layout import Layout
+from worldmodel.sampling import generate, generate_shared_prefix
+
+
+@dataclass
+class SpeedConfig:
+    """Measure imagination speed against transformers, the shared-prefix gain and FLOP utilisation."""
+    preset: str = field(default="small", metadata={"help": "decoder preset"})
+    codebook: int = field(default=1024, metadata={"help": "codebook size"})
+    tokens_per_frame: int = field(default=16, metadata={"help": "ids per frame (16: 4x4, 64: 8x8)"})
+    context_frames: int = field(default=2, metadata={"help": "context frames (VP²: 2)"})
+    horizon: int = field(default=10, metadata={"help": "frames generated per sample (VP²: 10)"})
+    n: int = field(default=200, metadata={"help": "samples per planning call (VP² MPPI: 200)"})
+    quick: bool = field(default=False, metadata={"help": "N=16, 2 frames: under a minute on 2 cores"})
+    out: Path = field(default=Path("results/speed"), metadata={"help": "output folder"})
+    seed: int = 0
+
+
+def _time(fn, repeat: int = 1) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def matmul_flops(n: int = 1024) -> float:
+    """This machine's dense fp32 matmul FLOP/s (best of a few)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / _time(lambda: a @ b, repeat=5)
+
+
+def decode_flops_per_token(cfg: DecoderConfig, context: int) -> float:
+    """Forward FLOPs of one decoded token: 2 x weights used + attention over ``context`` cached keys."""
+    d, kv = cfg.dim, cfg.n_kv_head * cfg.head_dim
+    per_layer = 2 * (d * d * 2 + d * kv * 2 + 3 * d * cfg.intermediate_size) + 4 * context * d
+    return cfg.n_layer * per_layer + 2 * d * cfg.vocab_size
+
+
+def measure(cfg: SpeedConfig) -> dict:
+    n, horizon = (16, 2) if cfg.quick else (cfg.n, cfg.horizon)
+    layout = Layout(cfg.codebook, cfg.tokens_per_frame)
+    length = layout.length(cfg.context_frames)
+    n_new = horizon * cfg.tokens_per_frame
+    dcfg = DecoderConfig.from_name(cfg.preset, vocab_size=layout.vocab_size, max_seq_len=length + n_new)
+    torch.manual_seed(cfg.seed)
+    model = Decoder(dcfg).eval()
+    prompt = torch.randint(cfg.codebook, (1, length))
+    prompt[:, 0] = layout.bos
+    g = lambda: torch.Generator().manual_seed(cfg.seed)  # noqa: E731
+    frames = lambda secs, batch: batch * horizon / secs  # noqa: E731
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export_hf(model, Path(tmp) / "hf")
+        from transformers import LlamaForCausalLM
+        hf = LlamaForCausalLM.from_pretrained(Path(tmp) / "hf").eval()
+
+    def ours(batch):
+        return lambda: generate(model, prompt.expand(batch, -1), n_new, generator=g(), vocab=cfg.codebook)
+
+    def theirs(batch):
+        return lambda: hf.generate(prompt.expand(batch, -1), max_new_tokens=n_new, min_new_tokens=n_new,
+                                   do_sample=True, top_k=0, pad_token_id=layout.eos, eos_token_id=None)
+
+    out = {"n": n, "horizon": horizon, "params": sum(p.numel() for p in model.parameters())}
+    with torch.no_grad():
+        for batch, key in ((1, "b1"), (n, f"b{n}")):
+            t_ours, t_hf = _time(ours(batch)), _time(theirs(batch))
+            out[f"ours_frames_per_s_{key}"] = round(frames(t_ours, batch), 2)
+            out[f"hf_frames_per_s_{key}"] = round(frames(t_hf, batch), 2)
+            out[f"imagine_vs_hf_{key}"] = round(t_hf / t_ours, 2)
+        shared = _time(lambda: generate_shared_prefix(model, prompt, n, n_new, generator=g(), vocab=cfg.codebook))
+        one = _time(lambda: generate(model, prompt, n_new, generator=g(), vocab=cfg.codebook))
+        out["rollout_shared_s"] = round(shared, 3)
+        out["rollout_naive_s"] = round(one * n, 3)
+        out["prefix_speedup"] = round(one * n / shared, 2)
+        flops = decode_flops_per_token(dcfg, length + n_new // 2) * n * n_new / shared
+        peak = matmul_flops()
+        out["decode_gflops"], out["matmul_gflops"] = round(flops / 1e9, 2), round(peak / 1e9, 2)
+        out["flops_frac"] = round(flops / peak, 3)
+    return out
+
+
+def main(cfg: SpeedConfig) -> None:
+    r = measure(cfg)
+    n = r["n"]
+    rows = [{"metric": k, "value": v} for k, v in r.items()]
+    write_table(cfg.out, "speed", rows, ["metric", "value"],
+                {"config": {**asdict(cfg), "out": str(cfg.out)}, "threads": torch.get_num_threads()})
+    for row in rows:
+        print(f"{row['metric']:>28} {row['value']}")
+    # The headline names keep "b200" whatever N --quick uses; the ratio is measured at that N.
+    print(f"imagine_vs_hf_b1={r['imagine_vs_hf_b1']} imagine_vs_hf_b200={r[f'imagine_vs_hf_b{n}']} "
+          f"prefix_speedup={r['prefix_speedup']} flops_frac={r['flops_frac']}")
+
+
+def cli() -> None:
+    run(main, SpeedConfig)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,319 @@
+"""The VidIT decoder: a LLaMA block stack over VQ ids, with a static KV cache (gpt-fast style).
+
+``forward(idx, input_pos)`` is one call for training (``input_pos=None``: full causal pass),
+prefill (many positions) and one-token decode (``input_pos`` indexes the cache set up by
+:meth:`Decoder.setup_caches`). Weights follow HF Llama's conventions (RoPE by ``rotate_half`` over
+the two halves of each head, RMSNorm in float32, SwiGLU, no biases), so ``export_hf`` only renames.
+
+Optional action conditioning (iVideoGPT style, see :mod:`worldmodel.layout`): per-position features
+``[B, L, action_dim + 1]`` go through ``action_proj`` (no bias) and are added to the token
+embeddings, so all-zero features (or ``actions=None``) leave the plain VidIT model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from envs.files import atomic_path, write_json
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+VERSION = 1
+
+# Presets. vocab 8194 = amused's 8192 codes + [bos] + [eos]; 4098 = [bos] + 16 frames x 256 ids + [eos].
+# The paper's three sizes (VidIT, Zhang et al. 2024: 300M / 700M / 1.1B, LLaMA architecture) with
+# LLaMA-style widths: intermediate = 8/3 * dim rounded up to a multiple of 256 (LLaMA, Touvron et
+# al. 2023); 1.1B is TinyLlama's shape (22 layers, 2048 wide, 32 heads, 4 KV heads, 5632 hidden).
+# "small" is the shipped domain model: 64x64 frames as 8x8 ids, 16-frame clips, trainable on a CPU.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(vocab_size=34, n_layer=2, n_head=4, n_kv_head=2, dim=32, intermediate_size=64, max_seq_len=64),
+    "small": dict(vocab_size=1026, n_layer=6, n_head=8, n_kv_head=4, dim=256, intermediate_size=768,
+                  max_seq_len=1026),
+    "300M": dict(vocab_size=8194, n_layer=24, n_head=16, dim=1024, intermediate_size=2816, max_seq_len=4098),
+    "700M": dict(vocab_size=8194, n_layer=24, n_head=16, dim=1536, intermediate_size=4096, max_seq_len=4098),
+    "1.1B": dict(vocab_size=8194, n_layer=22, n_head=32, n_kv_head=4, dim=2048, intermediate_size=5632,
+                 max_seq_len=4098),
+}
+
+
+@dataclass
+class DecoderConfig:
+    vocab_size: int
+    n_layer: int
+    n_head: int
+    dim: int
+    intermediate_size: int
+    max_seq_len: int
+    n_kv_head: int | None = None  # None: n_head (no grouped-query attention)
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    action_dim: int = 0  # 0: no action input
+    version: int = VERSION
+
+    def __post_init__(self):
+        if self.n_kv_head is None:
+            self.n_kv_head = self.n_head
+        if self.dim % self.n_head or self.n_head % self.n_kv_head or self.head_dim % 2:
+            raise ValueError(f"dim {self.dim}, n_head {self.n_head}, n_kv_head {self.n_kv_head}: dim must split "
+                             "into n_head even-sized heads and n_head must be a multiple of n_kv_head")
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_head
+
+    @classmethod
+    def from_name(cls, name: str, **overrides: Any) -> "DecoderConfig":
+        """A preset by name (``tiny``, ``small``, ``300M``, ``700M``, ``1.1B``) with fields overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown decoder preset {name!r}; choose from {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+class KVCache(nn.Module):
+    """Keys and values of one layer, ``[max_batch, n_kv_head, max_seq, head_dim]``, allocated once."""
+
+    def __init__(self, max_batch: int, n_kv_head: int, max_seq: int, head_dim: int,
+                 dtype: torch.dtype, device: torch.device):
+        super().__init__()
+        shape = (max_batch, n_kv_head, max_seq, head_dim)
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    def update(self, input_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor, end: int):
+        """Write ``k, v [B, H, L, D]`` at ``input_pos``; return rows ``:B`` of the cache up to ``end``."""
+        b = k.shape[0]
+        self.k[:b, :, input_pos] = k
+        self.v[:b, :, input_pos] = v
+        return self.k[:b, :, :end], self.v[:b, :, :end]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+def rope_tables(head_dim: int, max_seq: int, theta: float, device: torch.device | None = None):
+    """cos, sin ``[max_seq, head_dim]`` with the frequencies repeated over both halves (HF Llama)."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim)
+    freqs = torch.outer(torch.arange(max_seq, device=device).float(), inv_freq)
+    emb = torch.cat([freqs, freqs], dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x [B, H, L, D]`` by position: pairs are (i, i + D/2), as HF's ``rotate_half``."""
+    x1, x2 = x.chunk(2, dim=-1)
+    rotated = torch.cat([-x2, x1], dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.n_kv_head, cfg.head_dim
+        self.wq = nn.Linear(cfg.dim, cfg.n_head * cfg.head_dim, bias=False)
+        self.wk = nn.Linear(cfg.dim, cfg.n_kv_head * cfg.head_dim, bias=False)
+        self.wv = nn.Linear(cfg.dim, cfg.n_kv_head * cfg.head_dim, bias=False)
+        self.wo = nn.Linear(cfg.n_head * cfg.head_dim, cfg.dim, bias=False)
+        self.kv_cache: KVCache | None = None
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                input_pos: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
+        b, l, _ = x.shape
+        q = self.wq(x).view(b, l, self.n_head, self.head_dim).transpose(1, 2)
+        k = self.wk(x).view(b, l, self.n_kv_head, self.head_dim).transpose(1, 2)
+        v = self.wv(x).view(b, l, self.n_kv_head, self.head_dim).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if input_pos is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        else:
+            k, v = self.kv_cache.update(input_pos, k, v, end=mask.shape[-1])
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+        return self.wo(y.transpose(1, 2).reshape(b, l, -1))
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: ``down(silu(gate(x)) * up(x))``."""
+
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.gate = nn.Linear(cfg.dim, cfg.intermediate_size, bias=False)
+        self.up = nn.Linear(cfg.dim, cfg.intermediate_size, bias=False)
+        self.down = nn.Linear(cfg.intermediate_size, cfg.dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.attention = Attention(cfg)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.feed_forward = FeedForward(cfg)
+
+    def forward(self, x, cos, sin, input_pos, mask):
+        x = x + self.attention(self.attention_norm(x), cos, sin, input_pos, mask)
+        return x + self.feed_forward(self.ffn_norm(x))
+
+
+class Decoder(nn.Module):
+    def __init__(self, config: DecoderConfig):
+        super().__init__()
+        self.config = config
+        self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
+        self.action_proj = nn.Linear(config.action_dim + 1, config.dim, bias=False) if config.action_dim else None
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.norm = RMSNorm(config.dim, config.norm_eps)
+        self.lm_head = nn.Linear(config.dim, config.vocab_size, bias=False)
+        self._set_rope()
+        self.apply(self._init_weights)
+
+    def _set_rope(self) -> None:
+        cos, sin = rope_tables(self.config.head_dim, self.config.max_seq_len, self.config.rope_theta,
+                               self.lm_head.weight.device)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def _init_weights(self, m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+
+    @property
+    def cache_shape(self) -> tuple[int, int] | None:
+        """(max_batch, max_seq) of the allocated KV cache, or None."""
+        cache = self.layers[0].attention.kv_cache
+        return None if cache is None else (cache.k.shape[0], cache.k.shape[2])
+
+    def setup_caches(self, max_batch: int, max_seq: int, dtype: torch.dtype | None = None) -> None:
+        """Allocate the KV cache of every layer once; later calls with ``input_pos`` use it."""
+        if max_seq > self.config.max_seq_len:
+            raise ValueError(f"a KV cache of {max_seq} positions exceeds max_seq_len {self.config.max_seq_len}")
+        w = self.lm_head.weight
+        for layer in self.layers:
+            layer.attention.kv_cache = KVCache(max_batch, self.config.n_kv_head, max_seq, self.config.head_dim,
+                                               dtype or w.dtype, w.device)
+
+    @torch.no_grad()
+    def broadcast_cache(self, n: int, prefix_len: int) -> None:
+        """Copy row 0's cached positions ``[0, prefix_len)`` into rows ``1 .. n-1`` (shared prompt prefix)."""
+        max_batch, max_seq = self.cache_shape or (0, 0)
+        if n > max_batch or prefix_len > max_seq:
+            raise ValueError(f"cannot broadcast {prefix_len} positions to {n} rows of a "
+                             f"{max_batch} x {max_seq} KV cache")
+        for layer in self.layers:
+            c = layer.attention.kv_cache
+            c.k[1:n, :, :prefix_len] = c.k[:1, :, :prefix_len]
+            c.v[1:n, :, :prefix_len] = c.v[:1, :, :prefix_len]
+
+    def forward(self, idx: torch.Tensor, input_pos: torch.Tensor | None = None,
+                actions: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[B, L, vocab]`` for ids ``idx [B, L]``.
+
+        ``input_pos`` (``[L]``, ascending): positions of ``idx`` in the KV cache, which is read and
+        written; None: a full causal pass from position 0 without the cache (training).
+        ``actions``: per-position features ``[B, L, action_dim + 1]`` (see :mod:`worldmodel.layout`).
+        """
+        b, l = idx.shape
+        if l > self.config.max_seq_len:
+            raise ValueError(f"a sequence of {l} tokens exceeds max_seq_len {self.config.max_seq_len}")
+        x = self.tok_embeddings(idx)
+        if actions is not None:
+            x = x + self.action_proj(self._check_actions(actions, b, l).to(x.dtype))
+        if input_pos is None:
+            cos, sin, mask = self.rope_cos[:l], self.rope_sin[:l], None
+        else:
+            end = self._check_positions(input_pos, b, l)
+            cos, sin = self.rope_cos[input_pos], self.rope_sin[input_pos]
+            mask = torch.arange(end, device=idx.device) <= input_pos[:, None]  # [L, end]: keys up to each query
+        for layer in self.layers:
+            x = layer(x, cos, sin, input_pos, mask)
+        return self.lm_head(self.norm(x))
+
+    def _check_actions(self, actions: torch.Tensor, b: int, l: int) -> torch.Tensor:
+        want = (b, l, self.config.action_dim + 1)
+        if self.action_proj is None:
+            raise ValueError("this decoder has no action input (action_dim 0); pass actions=None")
+        if tuple(actions.shape) != want:
+            raise ValueError(f"action features have shape {tuple(actions.shape)}; expected {want}")
+        return actions
+
+    def _check_positions(self, input_pos: torch.Tensor, b: int, l: int) -> int:
+        """Validate ``input_pos`` against the cache; return one past its last position."""
+        if self.cache_shape is None:
+            raise RuntimeError("input_pos needs a KV cache: call setup_caches(max_batch, max_seq) first")
+        max_batch, max_seq = self.cache_shape
+        end = int(input_pos[-1]) + 1
+        if input_pos.shape != (l,) or b > max_batch or end > max_seq:
+            raise ValueError(f"positions up to {end} for {b} x {l} ids do not fit input_pos of shape "
+                             f"{tuple(input_pos.shape)} and a {max_batch} x {max_seq} KV cache")
+        return end
+
+    # --- checkpoints ---------------------------------------------------------------------------------
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``path``, each file atomically (weights first)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        with atomic_path(path / WEIGHTS_NAME) as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt"})
+        write_json(path / CONFIG_NAME, dataclasses.asdict(self.config))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, expect: dict[str, Any] | None = None,
+                        device: str | torch.device = "cpu") -> "Decoder":
+        """Load a folder written by :meth:`save_pretrained`.
+
+        Unknown config keys warn; ``expect`` (e.g. ``{"vocab_size": 1026, "action_dim": 5}``) must
+        match the saved config, else one ValueError names every mismatching field.
+        """
+        path = Path(path)
+        if not (path / CONFIG_NAME).is_file() or not (path / WEIGHTS_NAME).is_file():
+            raise FileNotFoundError(f"{path}: not a decoder folder (needs {CONFIG_NAME} and {WEIGHTS_NAME})")
+        config = load_config(path / CONFIG_NAME)
+        wrong = [f"{k} {getattr(config, k, None)!r} (expected {v!r})" for k, v in (expect or {}).items()
+                 if getattr(config, k, None) != v]
+        if wrong:
+            raise ValueError(f"decoder at {path} does not match: {', '.join(wrong)}")
+        with torch.device("meta"):
+            model = cls(config)
+        state = load_file(str(path / WEIGHTS_NAME), device=str(device))
+        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+        if missing or unexpected:
+            raise ValueError(f"{path / WEIGHTS_NAME}: missing weights {missing}, unexpected weights {unexpected}")
+        model._set_rope()
+        return model
+
+
+def load_config(file: Path) -> DecoderConfig:
+    """A :class:`DecoderConfig` from JSON; unknown keys and newer versions warn, missing fields raise."""
+    raw = json.loads(file.read_text())
+    fields = dataclasses.fields(DecoderConfig)
+    missing = sorted(f.name for f in fields if f.default is dataclasses.MISSING and f.name not in raw)
+    if missing:
+        raise ValueError(f"{file}: not a decoder config (missing {', '.join(missing)})")
+    names = {f.name for f in fields}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        warnings.warn(f"{file}: ignoring unknown config keys {', '.join(unknown)}", stacklevel=3)
+    if raw.get("version", VERSION) > VERSION:
+        warnings.warn(f"{file}: config version {raw['version']} is newer than this vidit's {VERSION}", stacklevel=3)
+    return DecoderConfig(**{k: v for k, v in raw.items() if k in names})

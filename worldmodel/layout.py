@@ -1,0 +1,80 @@
+"""The one place that decides how frames, clips and actions become a flat token sequence.
+
+Both the trainer and the sampler call :class:`Layout`; nothing else builds sequences.
+
+- Vocabulary: ids ``0 .. K-1`` are codebook entries, ``K`` is ``[bos]``, ``K + 1`` is ``[eos]``.
+- A training clip: ``[bos] f_0 f_1 ... f_{T-1} [eos]``, each frame its ``n = h * w`` ids in row-major
+  order, with no separator between frames (VidIT).
+- An in-context prompt: ``[bos] demo_1 ... demo_k query``; the model continues the query.
+- Actions (optional, as iVideoGPT): the action taken on frame ``t`` is embedded at the position whose
+  output predicts frame ``t + 1``'s first token, i.e. the last token of frame ``t``. Each position
+  gets a feature ``[action, 1]`` there and zeros elsewhere; the trailing 1 marks "an action is given",
+  so a real all-zero action differs from no action, and action-free sequences are plain VidIT.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Layout:
+    codebook_size: int
+    tokens_per_frame: int
+
+    @property
+    def bos(self) -> int:
+        return self.codebook_size
+
+    @property
+    def eos(self) -> int:
+        return self.codebook_size + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return self.codebook_size + 2
+
+    def length(self, n_frames: int, eos: bool = False) -> int:
+        """Sequence length of ``[bos]`` + ``n_frames`` frames (+ ``[eos]``)."""
+        return 1 + n_frames * self.tokens_per_frame + int(eos)
+
+    def sequence(self, *clips: torch.Tensor, eos: bool = False) -> torch.Tensor:
+        """``[bos]`` + the frames of every clip in order (+ ``[eos]``).
+
+        Each clip: ids ``[B, T_i, h, w]`` or ``[B, T_i, n]``. Returns ``[B, L]`` int64.
+        """
+        flat = [c.reshape(c.shape[0], -1).long() for c in clips]
+        for c in clips:
+            if c.shape[2:].numel() != self.tokens_per_frame:
+                raise ValueError(f"frames have {c.shape[2:].numel()} ids; this model uses {self.tokens_per_frame} per frame")
+        b = flat[0].shape[0]
+        parts = [torch.full((b, 1), self.bos, dtype=torch.long, device=flat[0].device), *flat]
+        if eos:
+            parts.append(torch.full((b, 1), self.eos, dtype=torch.long, device=flat[0].device))
+        return torch.cat(parts, dim=1)
+
+    def action_position(self, frame: int) -> int:
+        """Sequence position where the action taken on frame ``frame`` (0-based, after [bos]) is embedded."""
+        return (frame + 1) * self.tokens_per_frame
+
+    def action_features(self, actions: torch.Tensor, length: int, first_frame: int = 0) -> torch.Tensor:
+        """Per-position action features ``[B, length, A + 1]`` for ``actions [B, H, A]``.
+
+        ``actions[:, i]`` is the action taken on frame ``first_frame + i`` of the sequence.
+        """
+        b, h, a = actions.shape
+        feats = actions.new_zeros(b, length, a + 1)
+        pos = [self.action_position(first_frame + i) for i in range(h)]
+        if pos and pos[-1] >= length:
+            raise ValueError(f"action {h - 1} at position {pos[-1]} lies past the sequence length {length}")
+        feats[:, pos, :a] = actions
+        feats[:, pos, a] = 1.0
+        return feats
+
+    def frames_of(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Generated ids ``[B, T * n]`` (whole frames, no specials) back to ``[B, T, h, w]``."""
+        b, length = tokens.shape
+        if length % self.tokens_per_frame:
+            raise ValueError(f"{length} ids are not whole frames of {self.tokens_per_frame}")
+        return tokens.reshape(b, length // self.tokens_per_frame, *grid)

@@ -1,0 +1,144 @@
+"""``VideoSimulator``: the trained VidIT world model as a video simulator.
+
+- ``imagine(demos, query, n_frames)``: continue ``query`` so that it imitates the demo clip(s)
+  (paper default: one demo of 8 frames, 4 query frames, 4 generated).
+- ``rollout(context, actions[N, H, A])``: N action-conditioned futures of the same context. The N
+  samples share the context prefix: its KV cache is computed once (batch 1) and broadcast.
+
+Frames are uint8 ``[T, H, W, 3]`` in and out (any size: resized + center-cropped to the
+tokenizer's, with a warning). Randomness comes only from ``seed``.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from envs.video import resize_center_crop
+from worldmodel.actions import ActionEncoder
+from worldmodel.decoder import Decoder
+from worldmodel.layout import Layout
+from worldmodel.sampling import generate, generate_shared_prefix
+from worldmodel.tokenizer import VQTokenizer
+
+SHIPPED = Path(__file__).parent / "models"
+
+
+def resolve_model(name_or_dir: str | Path) -> Path:
+    """A world-model folder from a path or the name of a shipped model (``robodesk-push-red``...)."""
+    path = Path(name_or_dir)
+    if (path / "config.json").is_file():
+        return path
+    shipped = SHIPPED / str(name_or_dir)
+    if (shipped / "config.json").is_file():
+        return shipped
+    known = sorted(p.name for p in SHIPPED.glob("*") if (p / "config.json").is_file())
+    raise FileNotFoundError(f"no world model at {name_or_dir!r}: not a folder with config.json, nor a shipped "
+                            f"model ({', '.join(known) or 'none shipped'})")
+
+
+class VideoSimulator:
+    def __init__(self, tokenizer: VQTokenizer, decoder: Decoder, config: dict, device: str | torch.device = "cpu"):
+        self.tokenizer, self.decoder, self.config = tokenizer, decoder.eval(), config
+        self.device = torch.device(device)
+        self.decoder.to(self.device)
+        self.layout = Layout(tokenizer.codebook_size, tokenizer.tokens_per_frame)
+        self.actions = ActionEncoder(config.get("action_space"))
+        if decoder.config.action_dim != self.actions.dim:
+            raise ValueError(f"decoder takes {decoder.config.action_dim}-d actions but the config's action space "
+                             f"encodes to {self.actions.dim}")
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | Path, device: str | torch.device = "cpu") -> "VideoSimulator":
+        root = resolve_model(name_or_dir)
+        config = json.loads((root / "config.json").read_text())
+        tokenizer = VQTokenizer.from_pretrained(root / "tokenizer")
+        enc = ActionEncoder(config.get("action_space"))
+        decoder = Decoder.from_pretrained(root / "decoder", expect={
+            "vocab_size": tokenizer.codebook_size + 2, "action_dim": enc.dim})
+        return cls(tokenizer, decoder, config, device)
+
+    @property
+    def frame_size(self) -> int:
+        return self.tokenizer.frame_size
+
+    # -- public API ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def imagine(self, demos: Sequence[np.ndarray], query: np.ndarray, n_frames: int = 4, n_samples: int = 1,
+                temperature: float = 1.0, top_k: int | None = None, seed: int = 0) -> np.ndarray:
+        """``n_samples`` continuations of ``query`` given demo clips: uint8 ``[n_samples, n_frames, H, W, 3]``."""
+        clips = [self._encode(d) for d in demos] + [self._encode(query)]
+        prefix = self.layout.sequence(*clips)
+        ids = self._generate(prefix, n_samples, n_frames, None, temperature, top_k, seed)
+        return self._decode(ids)
+
+    @torch.no_grad()
+    def rollout(self, context: np.ndarray, actions, temperature: float = 1.0, top_k: int | None = None,
+                seed: int = 0, past_actions=None) -> np.ndarray:
+        """Predict ``H`` frames for each of ``N`` action sequences ``actions [N, H, ...]`` from ``context``
+        frames ``[C, H, W, 3]``; ``past_actions [C - 1, ...]`` are the actions between the context frames
+        (optional). Returns uint8 ``[N, H, H_img, W_img, 3]``."""
+        if self.actions.dim == 0:
+            raise ValueError("this world model was trained without actions; use imagine()")
+        enc = self.actions.encode(actions)
+        if enc.ndim != 3:
+            raise ValueError(f"actions must be [N, H, ...] for {self.actions.describe()}, got shape {np.shape(actions)}")
+        n, horizon = enc.shape[:2]
+        ctx = self._encode(context)
+        prefix = self.layout.sequence(ctx)
+        c = ctx.shape[1]
+        total = prefix.shape[1] + horizon * self.layout.tokens_per_frame
+        feats = self.layout.action_features(enc, total, first_frame=c - 1)
+        if past_actions is not None and c > 1:
+            past = self.actions.encode(past_actions)[None].expand(n, -1, -1)
+            feats = feats + self.layout.action_features(past, total, first_frame=0)
+        ids = self._generate(prefix, n, horizon, feats.to(self.device), temperature, top_k, seed)
+        return self._decode(ids)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _encode(self, frames: np.ndarray) -> torch.Tensor:
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must be uint8 [T, H, W, 3], got shape {frames.shape}")
+        if frames.shape[1:3] != (self.frame_size, self.frame_size):
+            warnings.warn(f"frames of {frames.shape[1]}x{frames.shape[2]} resized and center-cropped to "
+                          f"{self.frame_size}x{self.frame_size}", stacklevel=3)
+            frames = resize_center_crop(frames, self.frame_size)
+        return self.tokenizer.encode(frames[None]).to(self.device)
+
+    def _decode(self, ids: torch.Tensor) -> np.ndarray:
+        frames = self.layout.frames_of(ids, self.tokenizer.grid)
+        return self.tokenizer.decode(frames.cpu()).numpy()
+
+    def next_frames(self, context: torch.Tensor, actions: torch.Tensor | None, temperature: float = 1.0,
+                    top_k: int | None = None, seed: int = 0) -> torch.Tensor:
+        """One frame per row from per-row context ids ``[N, C, h, w]`` and encoded actions ``[N, A]``
+        taken on the last context frame; returns ids ``[N, h, w]`` (the imagination env's step)."""
+        n, c = context.shape[:2]
+        prefix = self.layout.sequence(context.to(self.device))
+        feats = None
+        if actions is not None:
+            total = prefix.shape[1] + self.layout.tokens_per_frame
+            feats = self.layout.action_features(actions[:, None].to(self.device), total, first_frame=c - 1)
+        ids = self._generate(prefix, n, 1, feats, temperature, top_k, seed)
+        return ids.reshape(n, *self.tokenizer.grid)
+
+    def _generate(self, prefix: torch.Tensor, n: int, n_frames: int, feats: torch.Tensor | None,
+                  temperature: float, top_k: int | None, seed: int) -> torch.Tensor:
+        """Sample ``n_frames`` frames of codebook ids for ``n`` rows after ``prefix [1 or n, P]``; a
+        one-row prefix is shared: its KV cache is computed once and broadcast to the ``n`` rows."""
+        n_new = n_frames * self.layout.tokens_per_frame
+        limit = self.decoder.config.max_seq_len
+        if prefix.shape[1] + n_new - 1 > limit:
+            raise ValueError(f"a prompt of {prefix.shape[1]} tokens plus {n_new} to generate exceeds the model's "
+                             f"context window of {limit} tokens ({self.layout.tokens_per_frame} per frame)")
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        kw = dict(actions=feats, temperature=temperature, top_k=top_k, generator=g, vocab=self.layout.codebook_size)
+        prefix = prefix.to(self.device)
+        if prefix.shape[0] == 1:
+            return generate_shared_prefix(self.decoder, prefix, n, n_new, **kw)
+        return generate(self.decoder, prefix, n_new, **kw)

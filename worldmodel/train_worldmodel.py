@@ -1,0 +1,335 @@
+"""``train_worldmodel``: next-token training of the VidIT decoder on pre-tokenised episode shards.
+
+    train_worldmodel --data data/push_red.npz --tokenizer models/tok --out models/push_red --preset small
+    torchrun --nproc_per_node 2 -m worldmodel.train_worldmodel ...     # DDP, unchanged
+
+Reads top to bottom: data (16-frame clips with a stride, sampled per step from a seed), model,
+optimiser (AdamW, warmup then inverse-square-root decay, grad clipping, bf16 autocast on GPU), the
+loop, held-out evaluation (loss, token accuracy, teacher-forced next-frame PSNR) to CSV and
+TensorBoard, and atomic checkpoints. A batch depends only on (seed, step, rank), so a resumed run
+continues to the same result. The output folder is a world model that
+``worldmodel.VideoSimulator.from_pretrained`` loads: ``config.json``, ``decoder/``, ``tokenizer/``.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from envs.cli import UsageError, run
+from envs.files import atomic_path, write_json
+from worldmodel.actions import ActionEncoder
+from worldmodel.decoder import Decoder, DecoderConfig
+from worldmodel.layout import Layout
+from worldmodel.tokenize_data import load_shard
+from worldmodel.tokenizer import VQTokenizer
+
+WORLD_MODEL_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Train the VidIT decoder (optionally action-conditioned) on token shards."""
+    data: tuple[Path, ...] = field(default=(), metadata={"help": "token shards (.npz) from tokenize_data"})
+    tokenizer: Path = field(default=Path("models/tokenizer"), metadata={"help": "tokenizer folder the shards were made with"})
+    out: Path = field(default=Path("runs/worldmodel"), metadata={"help": "output world-model folder (resumes if it holds a checkpoint)"})
+    preset: str = field(default="small", metadata={"help": "decoder preset (tiny, small, 300M, 700M, 1.1B)"})
+    max_seq_len: Optional[int] = field(default=None, metadata={
+        "help": "context window in tokens (default: the preset's, and at least one clip)"})
+    clip_frames: int = field(default=16, metadata={"help": "frames per training clip"})
+    stride: int = field(default=1, metadata={"help": "frame stride inside a clip"})
+    actions: bool = field(default=True, metadata={"help": "condition on actions when the data has them"})
+    action_dropout: float = field(default=0.5, metadata={"help": "probability a clip is trained without its actions"})
+    batch_size: int = field(default=16, metadata={"help": "clips per step per process"})
+    max_steps: int = field(default=2000, metadata={"help": "optimizer steps"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    warmup: int = field(default=100, metadata={"help": "linear warmup steps, then lr * sqrt(warmup / step)"})
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    holdout: float = field(default=0.1, metadata={"help": "fraction of episodes held out for evaluation"})
+    eval_every: int = field(default=200, metadata={"help": "steps between evaluations and checkpoints"})
+    eval_clips: int = field(default=64, metadata={"help": "held-out clips per evaluation"})
+    seed: int = 0
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+
+    def __post_init__(self):
+        if not self.data:
+            raise UsageError("give at least one token shard with --data")
+        for name in ("clip_frames", "stride", "batch_size", "max_steps", "warmup", "eval_every", "eval_clips"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.action_dropout <= 1 or not 0 < self.holdout < 1:
+            raise UsageError("--action-dropout must lie in [0, 1] and --holdout in (0, 1)")
+
+
+# -- data -------------------------------------------------------------------------------------
+class ClipSampler:
+    """Clips of ``frames`` token frames (and their actions) drawn from shard episodes."""
+
+    def __init__(self, episodes: list[tuple[np.ndarray, np.ndarray]], frames: int, stride: int):
+        span = (frames - 1) * stride + 1
+        self.episodes = [e for e in episodes if len(e[0]) >= span]
+        if not self.episodes:
+            raise UsageError(f"no episode has the {span} frames a clip of {frames} frames at stride {stride} needs")
+        self.frames, self.stride, self.span = frames, stride, span
+        self.starts = np.array([len(ids) - span + 1 for ids, _ in self.episodes])
+
+    def sample(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` clips: ids ``[n, frames, h, w]`` and the raw actions taken on their frames ``[n, frames - 1, A]``."""
+        ep = torch.randint(len(self.episodes), (n,), generator=g).numpy()
+        u = torch.rand(n, generator=g).numpy()
+        return self._gather(ep, (u * self.starts[ep]).astype(int))
+
+    def fixed(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.sample(n, torch.Generator().manual_seed(seed))
+
+    def _gather(self, ep: np.ndarray, start: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, acts = [], []
+        for e, s in zip(ep, start):
+            e_ids, e_act = self.episodes[e]
+            idx = s + self.stride * np.arange(self.frames)
+            ids.append(e_ids[idx].astype(np.int64))
+            acts.append(e_act[idx[:-1]])  # the action taken on each clip frame (with stride > 1: the first of the gap)
+        return torch.from_numpy(np.stack(ids)), torch.from_numpy(np.stack(acts))
+
+
+def load_episodes(paths: tuple[Path, ...]) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict]:
+    """Episodes (ids, raw actions) of every shard, and the shards' common metadata."""
+    episodes, meta = [], None
+    for p in paths:
+        shard = load_shard(p)
+        tok, data = shard.meta["tokenizer"], shard.meta["dataset"]
+        m = {"codebook_size": tok["codebook_size"], "grid": tuple(tok["grid"]), "frame_size": tok["frame_size"],
+             "fingerprint": tok["fingerprint"], "action_space": data["action_space"], "fps": data["fps"],
+             "env_id": data["env_id"]}
+        if meta is not None and (m["fingerprint"], m["action_space"]) != (meta["fingerprint"], meta["action_space"]):
+            raise UsageError(f"{p}: made with another tokenizer or action space than {paths[0]}; "
+                             "train on shards of one kind")
+        meta = meta or m
+        episodes += list(zip(shard.ids, shard.actions))
+    return episodes, meta
+
+
+# -- schedule ---------------------------------------------------------------------------------
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to ``lr``, then inverse-square-root decay (VidIT's schedule)."""
+    s = step + 1
+    return cfg.lr * min(s / cfg.warmup, math.sqrt(cfg.warmup / s))
+
+
+def batch_generator(cfg: TrainConfig, step: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed(hash((cfg.seed, step, rank)) % 2**63)
+
+
+# -- the run ----------------------------------------------------------------------------------
+def train(cfg: TrainConfig) -> dict:
+    ddp = "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if cfg.device == "auto" else cfg.device))
+    rank, world = 0, 1
+    if ddp:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+    main_proc = rank == 0
+    torch.manual_seed(cfg.seed)
+
+    episodes, meta = load_episodes(cfg.data)
+    tokenizer = VQTokenizer.from_pretrained(cfg.tokenizer)
+    if tokenizer.fingerprint() != meta["fingerprint"]:
+        raise UsageError(f"{cfg.tokenizer} is not the tokenizer the shards were made with")
+    layout = Layout(meta["codebook_size"], int(np.prod(meta["grid"])))
+    encoder = ActionEncoder(meta.get("action_space") if cfg.actions else None)
+    n_hold = max(1, int(len(episodes) * cfg.holdout))
+    order = np.random.default_rng(cfg.seed).permutation(len(episodes))
+    held = ClipSampler([episodes[i] for i in order[:n_hold]], cfg.clip_frames, cfg.stride)
+    train_clips = ClipSampler([episodes[i] for i in order[n_hold:]], cfg.clip_frames, cfg.stride)
+    seq_len = layout.length(cfg.clip_frames, eos=True)
+
+    window = cfg.max_seq_len or DecoderConfig.from_name(cfg.preset, vocab_size=layout.vocab_size).max_seq_len
+    model_cfg = DecoderConfig.from_name(cfg.preset, vocab_size=layout.vocab_size, action_dim=encoder.dim,
+                                        max_seq_len=max(seq_len, window))
+    model = Decoder(model_cfg).to(device)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95),
+                            fused=device.type == "cuda")
+    ckpt_path = cfg.out / "checkpoint.pt"
+    step = 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ckpt["config"] != _identity(cfg):
+            raise UsageError(f"{cfg.out} holds a checkpoint of another run ({_diff(ckpt['config'], _identity(cfg))}); "
+                             "use another --out")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step = ckpt["step"]
+    net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+    if main_proc:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        _save_world_model_meta(cfg, meta, layout, encoder)
+    tb = _tensorboard(cfg.out) if main_proc else None
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="train_worldmodel", disable=not main_proc, unit="step")
+    metrics: dict = {}
+    t0 = time.perf_counter()
+    while step < cfg.max_steps:
+        g = batch_generator(cfg, step, rank)
+        ids, raw = train_clips.sample(cfg.batch_size, g)
+        tokens, feats = _batch(layout, encoder, ids, raw, cfg.action_dropout, g)
+        tokens, feats = tokens.to(device), None if feats is None else feats.to(device)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        with autocast:
+            logits = net(tokens[:, :-1], actions=feats)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        bar.update()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if main_proc and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            metrics = {"step": step, "train_loss": loss.item(), "lr": lr_at(step - 1, cfg),
+                       "seconds": round(time.perf_counter() - t0, 1), **evaluate(model, layout, encoder, held, cfg, device, tokenizer)}
+            _log(cfg.out, tb, metrics)
+            _checkpoint(ckpt_path, model, opt, step, cfg)
+            model.save_pretrained(cfg.out / "decoder")
+        if ddp and step % cfg.eval_every == 0:
+            dist.barrier()
+    bar.close()
+    if tb is not None:
+        tb.close()
+    if ddp:
+        dist.barrier()
+        dist.destroy_process_group()
+    return metrics
+
+
+def _batch(layout: Layout, encoder: ActionEncoder, ids: torch.Tensor, raw: torch.Tensor, dropout: float,
+           g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    tokens = layout.sequence(ids, eos=True)
+    if encoder.dim == 0:
+        return tokens, None
+    feats = layout.action_features(encoder.encode(raw), tokens.shape[1] - 1)
+    keep = (torch.rand(len(ids), generator=g) >= dropout).float()
+    return tokens, feats * keep[:, None, None]
+
+
+@torch.no_grad()
+def evaluate(model: Decoder, layout: Layout, encoder: ActionEncoder, held: ClipSampler, cfg: TrainConfig,
+             device: torch.device, tokenizer: VQTokenizer) -> dict:
+    """Held-out loss and token accuracy (with and without actions), and teacher-forced next-frame PSNR."""
+    model.eval()
+    ids, raw = held.fixed(cfg.eval_clips, cfg.seed)
+    tokens = layout.sequence(ids, eos=True).to(device)
+    out = {}
+    modes = {"": None}
+    if encoder.dim:
+        modes["_actions"] = layout.action_features(encoder.encode(raw), tokens.shape[1] - 1).to(device)
+    for suffix, feats in modes.items():
+        logits = torch.cat([model(tokens[i:i + 16, :-1], actions=None if feats is None else feats[i:i + 16]).float()
+                            for i in range(0, len(tokens), 16)])
+        target = tokens[:, 1:]
+        out[f"heldout_loss{suffix}"] = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1)).item()
+        pred = logits.argmax(-1)
+        out[f"token_acc{suffix}"] = (pred == target).float().mean().item()
+        out[f"next_frame_psnr{suffix}"] = _teacher_forced_psnr(pred, target, layout, tokenizer)
+    model.train()
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def _teacher_forced_psnr(pred: torch.Tensor, target: torch.Tensor, layout: Layout, tok: VQTokenizer) -> float:
+    """PSNR of the last frame predicted token by token (given the true past) vs the true frame's tokens,
+    both decoded by the tokenizer."""
+    n = layout.tokens_per_frame
+    last = slice(target.shape[1] - 1 - n, target.shape[1] - 1)  # the last frame, before [eos]
+    p, t = pred[:, last].clamp(max=layout.codebook_size - 1), target[:, last]
+    grid = tok.grid
+    a = tok.decode(p.reshape(-1, 1, *grid).cpu()).float()
+    b = tok.decode(t.reshape(-1, 1, *grid).cpu()).float()
+    mse = ((a - b) ** 2).mean(dim=(1, 2, 3, 4)).clamp(min=1e-10)
+    return float((10 * torch.log10(255.0 ** 2 / mse)).mean())
+
+
+def _identity(cfg: TrainConfig) -> dict:
+    """The settings a resumed run must share (the step budget and eval cadence may change)."""
+    d = asdict(cfg)
+    for k in ("out", "max_steps", "eval_every", "device"):
+        d.pop(k)
+    return {k: [str(x) for x in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v for k, v in d.items()}
+
+
+def _diff(a: dict, b: dict) -> str:
+    return "; ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+
+
+def _checkpoint(path: Path, model: Decoder, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "config": _identity(cfg)}, tmp)
+
+
+def _save_world_model_meta(cfg: TrainConfig, meta: dict, layout: Layout, encoder: ActionEncoder) -> None:
+    tok_dst = cfg.out / "tokenizer"
+    if not tok_dst.exists():
+        shutil.copytree(cfg.tokenizer, tok_dst)
+    write_json(cfg.out / "config.json", {
+        "version": WORLD_MODEL_VERSION, "codebook_size": layout.codebook_size, "grid": list(meta["grid"]),
+        "frame_size": meta.get("frame_size"), "action_space": encoder.space, "clip_frames": cfg.clip_frames,
+        "stride": cfg.stride, "fps": meta.get("fps"), "env_id": meta.get("env_id"),
+        "train": {**_identity(cfg), "max_steps": cfg.max_steps}})
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tb"))
+
+
+def _log(out: Path, tb, metrics: dict) -> None:
+    path = out / "log.csv"
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(metrics))
+        if new:
+            w.writeheader()
+        w.writerow(metrics)
+    if tb is not None:
+        for k, v in metrics.items():
+            if k != "step":
+                tb.add_scalar(k, v, metrics["step"])
+    print(" ".join(f"{k}={v}" for k, v in metrics.items()))
+
+
+def main(cfg: TrainConfig) -> None:
+    m = train(cfg)
+    if m:
+        print(f"{cfg.out}: step {m['step']}, held-out loss {m['heldout_loss']:.3f}, token acc {m['token_acc']:.3f}")
+
+
+def cli() -> None:
+    run(main, TrainConfig)
+
+
+if __name__ == "__main__":
+    cli()

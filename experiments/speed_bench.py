@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -36,17 +37,19 @@ class SpeedConfig:
     """Measure imagination speed against transformers, the shared-prefix gain and FLOP utilisation."""
     preset: str = field(default="small", metadata={"help": "decoder preset"})
     codebook: int = field(default=1024, metadata={"help": "codebook size"})
-    tokens_per_frame: int = field(default=16, metadata={"help": "ids per frame (16: 4x4, 64: 8x8)"})
+    tokens_per_frame: int = field(default=64, metadata={"help": "ids per frame (64: the shipped f8 tokenizer's 8x8; 16: f16)"})
     context_frames: int = field(default=2, metadata={"help": "context frames (VP²: 2)"})
     horizon: int = field(default=10, metadata={"help": "frames generated per sample (VP²: 10)"})
     n: int = field(default=200, metadata={"help": "samples per planning call (VP² MPPI: 200)"})
     quick: bool = field(default=False, metadata={"help": "N=16, 2 frames: under a minute on 2 cores"})
     out: Path = field(default=Path("results/speed"), metadata={"help": "output folder"})
+    threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads (default: torch's choice)"})
     seed: int = 0
 
 
-def _time(fn, repeat: int = 1) -> float:
-    fn()  # warm-up
+def _time(fn, repeat: int = 1, warmup: bool = False) -> float:
+    if warmup:
+        fn()
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
@@ -58,7 +61,7 @@ def _time(fn, repeat: int = 1) -> float:
 def matmul_flops(n: int = 1024) -> float:
     """This machine's dense fp32 matmul FLOP/s (best of a few)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n ** 3 / _time(lambda: a @ b, repeat=5)
+    return 2 * n ** 3 / _time(lambda: a @ b, repeat=5, warmup=True)
 
 
 def decode_flops_per_token(cfg: DecoderConfig, context: int) -> float:
@@ -113,6 +116,8 @@ def measure(cfg: SpeedConfig) -> dict:
 
 
 def main(cfg: SpeedConfig) -> None:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     r = measure(cfg)
     n = r["n"]
     rows = [{"metric": k, "value": v} for k, v in r.items()]

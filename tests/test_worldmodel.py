@@ -115,7 +115,7 @@ def test_bad_inputs(sim, shard):
         sim.rollout(frames[:2], np.zeros((2, 3, 5)))
     with pytest.raises(ValueError, match="context window"):
         sim.imagine([frames], frames, n_frames=8)
-    with pytest.warns(UserWarning, match="resized"):
+    with pytest.warns(UserWarning, match="48x48.*resizing"):
         sim.imagine([frames[:2, :48, :48]], frames[:1, :48, :48], n_frames=1)
 
 

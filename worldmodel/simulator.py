@@ -11,14 +11,12 @@ tokenizer's, with a warning). Randomness comes only from ``seed``.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from envs.video import resize_center_crop
 from worldmodel.actions import ActionEncoder
 from worldmodel.decoder import Decoder
 from worldmodel.layout import Layout
@@ -101,13 +99,10 @@ class VideoSimulator:
 
     # -- internals ----------------------------------------------------------------------------
     def _encode(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 ``[T, H, W, 3]`` (any size: the tokenizer resizes with a warning) -> ids ``[1, T, h, w]``."""
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames must be uint8 [T, H, W, 3], got shape {frames.shape}")
-        if frames.shape[1:3] != (self.frame_size, self.frame_size):
-            warnings.warn(f"frames of {frames.shape[1]}x{frames.shape[2]} resized and center-cropped to "
-                          f"{self.frame_size}x{self.frame_size}", stacklevel=3)
-            frames = resize_center_crop(frames, self.frame_size)
         return self.tokenizer.encode(frames[None]).to(self.device)
 
     def _decode(self, ids: torch.Tensor) -> np.ndarray:

@@ -147,3 +147,14 @@ def test_batched_env_resets_only_dead_rows(sim, shard):
     env.reset_dead(torch.tensor([False, True, False]))
     assert torch.equal(env.context[0], before[0]) and torch.equal(env.context[2], before[2])
     assert env.steps.tolist() == [1, 0, 1]
+
+
+def test_shipped_push_red_model_loads_by_name():
+    from envs.robodesk import load_instances
+    sim = VideoSimulator.from_pretrained("robodesk-push-red")
+    assert sim.tokenizer.grid == (8, 8) and sim.actions.dim == 5
+    start = load_instances()["goals"][:2]
+    out = sim.rollout(start, np.zeros((2, 1, 5), np.float32), seed=0)
+    assert out.shape == (2, 1, 64, 64, 3) and out.dtype == np.uint8
+    with pytest.raises(FileNotFoundError, match="robodesk-push-red"):
+        VideoSimulator.from_pretrained("no-such-model")

@@ -132,6 +132,9 @@ def _prepare(cfg: CollectConfig) -> dict:
     """Create ``meta/info.json`` or check that an existing dataset was collected the same way."""
     info_path = cfg.out / "meta" / "info.json"
     identity = {k: getattr(cfg, k) for k in _IDENTITY}
+    for stale in cfg.out.glob("**/.*"):  # temp files of a killed run
+        if stale.is_file():
+            stale.unlink()
     if info_path.exists():
         old = json.loads(info_path.read_text())
         differ = [f"{k}: {old['collect'].get(k)!r} vs {v!r}" for k, v in identity.items() if old["collect"].get(k) != v]
@@ -139,8 +142,6 @@ def _prepare(cfg: CollectConfig) -> dict:
             raise UsageError(f"{cfg.out} holds episodes collected differently ({'; '.join(differ)}); "
                              "use another --out")
         return old
-    for stale in cfg.out.glob("**/.*"):  # temp files of a killed run
-        stale.unlink()
     env = envs.make(cfg.env, **_env_kwargs(cfg))
     info = {"format": FORMAT, "env_id": cfg.env, "fps": env.metadata.get("render_fps", 10),
             "frame_shape": list(env.observation_space.shape), "action_space": _space_json(env.action_space),

@@ -85,6 +85,8 @@ def test_collect_resumes_after_kill(tmp_path):
     proc.wait()
     partial = len(list((out / "data").glob("chunk-*/*.parquet")))
     assert 2 <= partial < 6, "the kill should land mid-run"
+    stale = out / "videos" / "chunk-000" / "observation.image" / ".episode_000005.x1y2.mp4"
+    stale.write_bytes(b"half an mp4")  # what a kill during a write leaves
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert f"6 episodes ({6 - partial} new" in done.stdout

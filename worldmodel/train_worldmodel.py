@@ -63,6 +63,8 @@ class TrainConfig:
     eval_clips: int = field(default=64, metadata={"help": "held-out clips per evaluation"})
     seed: int = 0
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+    threads: Optional[int] = field(default=None, metadata={
+        "help": "torch CPU threads (default: torch's choice); 1 is often fastest on a busy shared machine"})
 
     def __post_init__(self):
         if not self.data:
@@ -70,6 +72,8 @@ class TrainConfig:
         for name in ("clip_frames", "stride", "batch_size", "max_steps", "warmup", "eval_every", "eval_clips"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {self.threads}")
         if not 0 <= self.action_dropout <= 1 or not 0 < self.holdout < 1:
             raise UsageError("--action-dropout must lie in [0, 1] and --holdout in (0, 1)")
 
@@ -146,6 +150,8 @@ def train(cfg: TrainConfig) -> dict:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
     main_proc = rank == 0
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
 
     episodes, meta = load_episodes(cfg.data)
@@ -272,7 +278,7 @@ def _teacher_forced_psnr(pred: torch.Tensor, target: torch.Tensor, layout: Layou
 def _identity(cfg: TrainConfig) -> dict:
     """The settings a resumed run must share (the step budget and eval cadence may change)."""
     d = asdict(cfg)
-    for k in ("out", "max_steps", "eval_every", "device"):
+    for k in ("out", "max_steps", "eval_every", "device", "threads"):
         d.pop(k)
     return {k: [str(x) for x in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v for k, v in d.items()}
 

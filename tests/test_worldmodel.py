@@ -158,3 +158,21 @@ def test_shipped_push_red_model_loads_by_name():
     assert out.shape == (2, 1, 64, 64, 3) and out.dtype == np.uint8
     with pytest.raises(FileNotFoundError, match="robodesk-push-red"):
         VideoSimulator.from_pretrained("no-such-model")
+
+
+def test_sb3_vec_env_steps_all_rollouts_and_fills_terminal_observation(sim, shard):
+    from stable_baselines3 import PPO
+    from worldmodel.sb3_vec_env import ImaginationVecEnv
+
+    starts = EpisodeDataset(shard / "data").frames(3)[:3]
+    venv = ImaginationVecEnv(ImaginationEnv(sim, starts, n_envs=3, max_steps=2, context_frames=2, seed=0))
+    obs = venv.reset()
+    assert obs.shape == (3, 64, 64, 3) and obs.dtype == np.uint8
+    venv.step(np.array([1, 2, 3]))
+    obs, reward, done, infos = venv.step(np.array([4, 5, 6]))
+    assert done.all() and reward.shape == (3,)
+    assert all(info["terminal_observation"].shape == (64, 64, 3) and info["TimeLimit.truncated"] for info in infos)
+    assert venv.core.steps.tolist() == [0, 0, 0]  # restarted after the 2-step budget
+    model = PPO("CnnPolicy", venv, n_steps=16, batch_size=24, n_epochs=1, seed=0, device="cpu", verbose=0)
+    model.learn(total_timesteps=48)
+    assert model.num_timesteps >= 48

@@ -43,6 +43,8 @@ def action_space_of(sim: VideoSimulator) -> gym.Space:
 class ImaginationEnv:
     """``n_envs`` imagined rollouts; contexts hold the last ``context_frames`` frames as token ids."""
 
+    render_mode = "rgb_array"  # observe() returns every row's current frame
+
     def __init__(self, sim: VideoSimulator, start_frames: np.ndarray, n_envs: int = 1, max_steps: int = 15,
                  context_frames: int = 4, reward_fn: RewardFn = goal_distance_reward, goal: np.ndarray | None = None,
                  temperature: float = 1.0, top_k: int | None = None, seed: int = 0):

@@ -57,8 +57,6 @@ def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, tp: Any) -
     if optional and "type" in kw:
         base = kw["type"]
         kw["type"] = lambda s, base=base: None if s.lower() == "none" else base(s)
-    if "short" in meta:
-        names.insert(0, meta["short"])
     parser.add_argument(*names, **kw)
 
 

@@ -27,3 +27,13 @@ def check_discrete_action(action, space: spaces.Discrete) -> int:
     if a.size != 1 or not np.issubdtype(a.dtype, np.integer) or not 0 <= int(a) < space.n:
         raise ValueError(f"action {action!r} is invalid; expected one int in [0, {space.n})")
     return int(a)
+
+
+def space_json(space) -> dict:
+    """A gymnasium action space as the JSON datasets and models record (``box``, ``discrete``, ``multidiscrete``)."""
+    if hasattr(space, "n"):
+        return {"type": "discrete", "n": int(space.n)}
+    if hasattr(space, "nvec"):
+        return {"type": "multidiscrete", "nvec": np.asarray(space.nvec).tolist()}
+    return {"type": "box", "shape": list(space.shape), "low": np.asarray(space.low).tolist(),
+            "high": np.asarray(space.high).tolist()}

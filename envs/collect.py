@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 import envs
+from envs.actions import space_json
 from envs.cli import UsageError, run
 from envs.dataset import FORMAT, complete_episodes, write_episode
 from envs.files import write_json
@@ -63,15 +64,6 @@ def _env_kwargs(cfg: CollectConfig) -> dict:
     if cfg.max_steps is not None:
         kwargs["max_episode_steps"] = cfg.max_steps
     return kwargs
-
-
-def _space_json(space) -> dict:
-    if hasattr(space, "n"):
-        return {"type": "discrete", "n": int(space.n)}
-    if hasattr(space, "nvec"):
-        return {"type": "multidiscrete", "nvec": np.asarray(space.nvec).tolist()}
-    return {"type": "box", "shape": list(space.shape), "low": np.asarray(space.low).tolist(),
-            "high": np.asarray(space.high).tolist()}
 
 
 def _versions() -> dict:
@@ -144,7 +136,7 @@ def _prepare(cfg: CollectConfig) -> dict:
         return old
     env = envs.make(cfg.env, **_env_kwargs(cfg))
     info = {"format": FORMAT, "env_id": cfg.env, "fps": env.metadata.get("render_fps", 10),
-            "frame_shape": list(env.observation_space.shape), "action_space": _space_json(env.action_space),
+            "frame_shape": list(env.observation_space.shape), "action_space": space_json(env.action_space),
             "collect": identity, "versions": _versions()}
     env.close()
     write_json(info_path, info)

@@ -49,6 +49,20 @@ class RenderConfig:
     msaa: int = 4
 
 
+LIGHT_BOX = (slice(2, 9), slice(4, 11))  # the red light's pixels in a 64x64 frame (fixed camera)
+LIGHT_THRESHOLD = 20.0  # mean red-minus-green there: unlit <= 1.7, lit ~ 90 on our recorded datasets
+
+
+def red_light_lit(frames: np.ndarray) -> np.ndarray:
+    """Whether each 64x64 frame ``[..., 64, 64, 3]`` shows the red light on (the button held down).
+
+    A pixel probe, for real and imagined frames alike; ``info["success"]`` stays True after a press,
+    the light only while the button is down.
+    """
+    box = np.asarray(frames)[..., LIGHT_BOX[0], LIGHT_BOX[1], :].astype(np.float32)
+    return (box[..., 0] - box[..., 1]).mean(axis=(-2, -1)) > LIGHT_THRESHOLD
+
+
 def _load_robodesk():
     try:
         return import_quietly("robodesk")

@@ -3,7 +3,9 @@
     python -m experiments.wm_rollout_eval --model robodesk-push-red --data results/experts/episodes/push_red_expert_noise_0.1
 
 For each episode: the first ``--context`` real frames and the episode's real actions -> ``--horizon``
-imagined frames, scored by PSNR against the real frames at every step. Writes
+imagined frames, scored by PSNR against the real frames at every step. On push_red it also runs the
+button check: does the imagined final frame show the red light on, as the real one does (and is it
+lit at any imagined step)? ``--horizon 0`` rolls out to the episode's end. Writes
 ``wm_rollout_eval.{md,csv,json}`` and a PNG strip (real above imagined) per episode to ``--out``.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from PIL import Image
 from envs.cli import run
 from envs.dataset import EpisodeDataset
 from envs.files import atomic_path
+from envs.robodesk import red_light_lit
 from experiments.tables import write_table
 from worldmodel.simulator import VideoSimulator
 
@@ -28,7 +31,7 @@ class EvalConfig:
     data: Path = field(default=Path("results/experts/episodes/push_red_expert_noise_0.1"),
                        metadata={"help": "episode dataset not used in training"})
     context: int = field(default=2, metadata={"help": "real context frames"})
-    horizon: int = field(default=4, metadata={"help": "imagined frames per episode"})
+    horizon: int = field(default=4, metadata={"help": "imagined frames per episode (0: to the episode's end)"})
     episodes: int = field(default=10, metadata={"help": "episodes scored"})
     out: Path = field(default=Path("results/wm_rollout_eval"), metadata={"help": "output folder"})
     seed: int = 0
@@ -42,18 +45,27 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def main(cfg: EvalConfig) -> None:
     sim = VideoSimulator.from_pretrained(cfg.model)
     data = EpisodeDataset(cfg.data)
+    push_red = data.info.get("env_id") == "vidit/PushRed-v0"
     rows = []
     for e in data.episodes[:cfg.episodes]:
         frames, actions = data.frames(e), data.actions(e)
-        c, h = cfg.context, min(cfg.horizon, len(actions) - cfg.context + 1)
+        c = cfg.context
+        h = min(cfg.horizon or len(actions), len(actions) - c + 1)
         pred = sim.rollout(frames[:c], actions[None, c - 1:c - 1 + h], past_actions=actions[:c - 1],
                            seed=cfg.seed)[0]
         real = frames[c:c + h]
-        rows.append({"episode": e, **{f"psnr_step{i + 1}": round(psnr(pred[i], real[i]), 2) for i in range(h)}})
+        row = {"episode": e, **{f"psnr_step{i + 1}": round(psnr(pred[i], real[i]), 2) for i in range(h)}}
+        if push_red:
+            lit_real, lit_pred = red_light_lit(real), red_light_lit(pred)
+            row.update(real_final_lit=bool(lit_real[-1]), pred_final_lit=bool(lit_pred[-1]),
+                       final_agrees=bool(lit_real[-1] == lit_pred[-1]), real_any_lit=bool(lit_real.any()),
+                       pred_any_lit=bool(lit_pred.any()))
+        rows.append(row)
         strip = np.concatenate([np.concatenate(list(real), 1), np.concatenate(list(pred), 1)], 0)
         with atomic_path(cfg.out / f"episode_{e:03d}.png") as tmp:
             Image.fromarray(strip).save(tmp, format="png")
-    keys = ["episode"] + [f"psnr_step{i + 1}" for i in range(cfg.horizon)]
+    keys = ["episode"] + [k for k in rows[0] if k != "episode"]
+    keys += [k for r in rows for k in r if k not in keys]
     mean = {"episode": "mean", **{k: round(float(np.mean([r[k] for r in rows if k in r])), 2) for k in keys[1:]}}
     write_table(cfg.out, "wm_rollout_eval", rows + [mean], keys,
                 {"config": {**asdict(cfg), "out": str(cfg.out), "data": str(cfg.data)}})

@@ -132,6 +132,12 @@ def test_save_load_round_trip_and_checks(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a decoder folder"):
         Decoder.from_pretrained(tmp_path / "nowhere")
 
+    model.save_pretrained(tmp_path / "bf16", dtype=torch.bfloat16)  # how shipped models are stored
+    half = Decoder.from_pretrained(tmp_path / "bf16")
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    assert (tmp_path / "bf16" / "model.safetensors").stat().st_size < 0.6 * (tmp_path / "dec" / "model.safetensors").stat().st_size
+    assert torch.allclose(half(x), model(x), atol=0.05)
+
 
 def test_prompt_too_long_names_the_limit():
     model = make()

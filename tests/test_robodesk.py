@@ -7,7 +7,7 @@ pytest.importorskip("robodesk")
 
 import envs  # noqa: E402
 from envs.experts import make_policy  # noqa: E402
-from envs.robodesk import load_instances  # noqa: E402
+from envs.robodesk import red_light_lit, load_instances  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,7 @@ def test_instances_are_shipped_and_solvable(env):
     assert len(set(inst["seeds"].tolist())) == 60
     obs, info = env.reset(options={"instance": 4})
     assert info["instance"] == 4 and np.array_equal(info["goal"], inst["goals"][4])
+    assert not red_light_lit(obs) and red_light_lit(inst["goals"]).all(), "every goal shows the light on"
     expert = make_policy("expert", env, seed=0)
     first_success = None
     for _ in range(15):

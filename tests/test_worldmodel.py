@@ -176,3 +176,16 @@ def test_sb3_vec_env_steps_all_rollouts_and_fills_terminal_observation(sim, shar
     model = PPO("CnnPolicy", venv, n_steps=16, batch_size=24, n_epochs=1, seed=0, device="cpu", verbose=0)
     model.learn(total_timesteps=48)
     assert model.num_timesteps >= 48
+
+
+def test_registered_imagination_env_makes_from_a_folder_with_start_frames(sim, shard, tmp_path):
+    import gymnasium as gym
+    import worldmodel  # noqa: F401  (registers vidit/Imagination-v0)
+    root = sim.save_pretrained(tmp_path / "wm")
+    with pytest.raises(ValueError, match="start_frames"):
+        gym.make("vidit/Imagination-v0", model=str(root))
+    np.save(root / "start_frames.npy", EpisodeDataset(shard / "data").frames(1)[:2])
+    env = gym.make("vidit/Imagination-v0", model=str(root), context_frames=2)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (64, 64, 3) and env.spec.max_episode_steps == 15
+    assert env.step(env.action_space.sample())[0].shape == (64, 64, 3)

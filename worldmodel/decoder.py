@@ -268,11 +268,13 @@ class Decoder(nn.Module):
 
     # --- checkpoints ---------------------------------------------------------------------------------
 
-    def save_pretrained(self, path: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into ``path``, each file atomically (weights first)."""
+    def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``path``, each file atomically (weights first).
+        ``dtype`` (e.g. ``torch.bfloat16``, half the bytes, for shipped models) stores the weights in that
+        type; :meth:`from_pretrained` loads them back as float32."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype).contiguous().cpu() for k, v in self.state_dict().items()}
         with atomic_path(path / WEIGHTS_NAME) as tmp:
             save_file(state, str(tmp), metadata={"format": "pt"})
         write_json(path / CONFIG_NAME, dataclasses.asdict(self.config))
@@ -295,7 +297,7 @@ class Decoder(nn.Module):
             raise ValueError(f"decoder at {path} does not match: {', '.join(wrong)}")
         with torch.device("meta"):
             model = cls(config)
-        state = load_file(str(path / WEIGHTS_NAME), device=str(device))
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / WEIGHTS_NAME), device=str(device)).items()}
         missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
         if missing or unexpected:
             raise ValueError(f"{path / WEIGHTS_NAME}: missing weights {missing}, unexpected weights {unexpected}")

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from worldmodel.simulator import VideoSimulator
+from worldmodel.simulator import VideoSimulator, resolve_model
 
 RewardFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
@@ -126,3 +126,19 @@ class ImaginationGymEnv(gym.Env):
 
     def render(self):
         return self._obs if self.render_mode == "rgb_array" else None
+
+
+START_FRAMES = "start_frames.npy"
+
+
+def make_imagination_env(model: str = "robodesk-push-red", start_frames: np.ndarray | None = None,
+                         **kwargs) -> ImaginationGymEnv:
+    """The entry point of ``gymnasium.make("vidit/Imagination-v0", model=...)``: a world model (folder or
+    shipped name) as an env, starting from ``start_frames`` or else the real frames shipped beside it
+    (``start_frames.npy``). Seeded by ``reset(seed=...)``, so registered as deterministic."""
+    root = resolve_model(model)
+    if start_frames is None:
+        if not (root / START_FRAMES).is_file():
+            raise ValueError(f"world model {model} ships no {START_FRAMES}; pass start_frames=[M, H, W, 3] uint8")
+        start_frames = np.load(root / START_FRAMES)
+    return ImaginationGymEnv(VideoSimulator.from_pretrained(root), start_frames, **kwargs)

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from envs.files import write_json
 from worldmodel.actions import ActionEncoder
 from worldmodel.decoder import Decoder
 from worldmodel.layout import Layout
@@ -60,6 +61,15 @@ class VideoSimulator:
             "vocab_size": tokenizer.codebook_size + 2, "action_dim": enc.dim})
         return cls(tokenizer, decoder, config, device)
 
+    def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write the world-model folder :meth:`from_pretrained` reads: config.json, decoder/ (weights in
+        ``dtype`` if given, e.g. bfloat16 for shipped models), tokenizer/."""
+        path = Path(path)
+        self.decoder.save_pretrained(path / "decoder", dtype=dtype)
+        self.tokenizer.save_pretrained(path / "tokenizer")
+        write_json(path / "config.json", self.config)
+        return path
+
     @property
     def frame_size(self) -> int:
         return self.tokenizer.frame_size
@@ -73,6 +83,21 @@ class VideoSimulator:
         prefix = self.layout.sequence(*clips)
         ids = self._generate(prefix, n_samples, n_frames, None, temperature, top_k, seed)
         return self._decode(ids)
+
+    @torch.no_grad()
+    def imagine_batch(self, demos: Sequence[np.ndarray], queries: np.ndarray, n_frames: int = 4, n_samples: int = 1,
+                      temperature: float = 1.0, top_k: int | None = None, seed: int = 0) -> np.ndarray:
+        """Continuations of ``B`` queries ``[B, T, H, W, 3]`` (e.g. parallel episodes) given the same demo
+        clips, sampled in one batch: uint8 ``[B, n_samples, n_frames, H, W, 3]``."""
+        queries = np.asarray(queries)
+        if queries.ndim != 5:
+            raise ValueError(f"queries must be uint8 [B, T, H, W, 3], got shape {queries.shape}")
+        b = len(queries)
+        q = self.tokenizer.encode(queries).to(self.device)
+        prefix = self.layout.sequence(*[self._encode(d).expand(b, -1, -1, -1) for d in demos], q)
+        ids = self._generate(prefix.repeat_interleave(n_samples, dim=0), b * n_samples, n_frames, None,
+                             temperature, top_k, seed)
+        return self._decode(ids).reshape(b, n_samples, n_frames, self.frame_size, self.frame_size, 3)
 
     @torch.no_grad()
     def rollout(self, context: np.ndarray, actions, temperature: float = 1.0, top_k: int | None = None,

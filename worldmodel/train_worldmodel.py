@@ -13,7 +13,6 @@ continues to the same result. The output folder is a world model that
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
 import os
 import shutil
@@ -29,10 +28,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from envs.cli import UsageError, run
-from envs.files import atomic_path, write_json
+from envs.files import append_csv, atomic_path, write_json
 from worldmodel.actions import ActionEncoder
 from worldmodel.decoder import Decoder, DecoderConfig
 from worldmodel.layout import Layout
+from worldmodel.simulator import resolve_model
 from worldmodel.tokenize_data import load_shard
 from worldmodel.tokenizer import VQTokenizer
 
@@ -46,6 +46,9 @@ class TrainConfig:
     tokenizer: Path = field(default=Path("models/tokenizer"), metadata={"help": "tokenizer folder the shards were made with"})
     out: Path = field(default=Path("runs/worldmodel"), metadata={"help": "output world-model folder (resumes if it holds a checkpoint)"})
     preset: str = field(default="small", metadata={"help": "decoder preset (tiny, small, 300M, 700M, 1.1B)"})
+    init: Optional[Path] = field(default=None, metadata={
+        "help": "start from this world model's decoder (folder or shipped name) to fine-tune it; "
+                "its preset, vocabulary and action dim must match"})
     max_seq_len: Optional[int] = field(default=None, metadata={
         "help": "context window in tokens (default: the preset's, and at least one clip)"})
     clip_frames: int = field(default=16, metadata={"help": "frames per training clip"})
@@ -170,6 +173,8 @@ def train(cfg: TrainConfig) -> dict:
     model_cfg = DecoderConfig.from_name(cfg.preset, vocab_size=layout.vocab_size, action_dim=encoder.dim,
                                         max_seq_len=max(seq_len, window))
     model = Decoder(model_cfg).to(device)
+    if cfg.init is not None:
+        _init_from(model, cfg.init)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -227,6 +232,16 @@ def train(cfg: TrainConfig) -> dict:
         dist.barrier()
         dist.destroy_process_group()
     return metrics
+
+
+def _init_from(model: Decoder, init: Path) -> None:
+    """Copy the weights of a trained decoder (a world-model folder, its ``decoder/``, or a shipped name)."""
+    root = resolve_model(init)
+    root = root / "decoder" if (root / "decoder").is_dir() else root
+    c = model.config
+    src = Decoder.from_pretrained(root, expect={k: getattr(c, k) for k in ("vocab_size", "action_dim", "dim",
+                                                                          "n_layer", "n_head", "n_kv_head")})
+    model.load_state_dict(src.state_dict())
 
 
 def _batch(layout: Layout, encoder: ActionEncoder, ids: torch.Tensor, raw: torch.Tensor, dropout: float,
@@ -313,13 +328,7 @@ def _tensorboard(out: Path):
 
 
 def _log(out: Path, tb, metrics: dict) -> None:
-    path = out / "log.csv"
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(metrics))
-        if new:
-            w.writeheader()
-        w.writerow(metrics)
+    append_csv(out / "log.csv", metrics)
     if tb is not None:
         for k, v in metrics.items():
             if k != "step":

@@ -1,0 +1,107 @@
+"""The VidIT imitation agent: imagine how the query continues given a demo, read the actions off the
+imagined frames with the IDM, act; replan on a receding horizon.
+
+One planning round: the prompt is ``[bos] demo_1 .. demo_k query`` (k demo clips of ``demo_frames``
+frames, the last ``query_frames`` observations); the world model samples ``gen_frames`` frames
+(``n_candidates`` futures at once, sharing the prompt's KV cache); the IDM reads the window
+``query + imagined`` and the actions of the imagined transitions form the plan. With several
+candidates the plan whose actions the IDM finds most likely wins. The agent executes
+``replan_every`` planned actions, then plans again from what it really saw. Defaults follow the
+paper's main setting (k=1 demo of 8 frames, 4 query frames, 4 generated).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from idm.model import InverseDynamics
+from worldmodel.simulator import VideoSimulator
+
+
+@dataclass
+class ImitationConfig:
+    demo_frames: int = field(default=8, metadata={"help": "frames per demo clip"})
+    n_demos: int = field(default=1, metadata={"help": "demo clips in the prompt (k)"})
+    query_frames: int = field(default=4, metadata={"help": "recent observations in the prompt"})
+    gen_frames: int = field(default=4, metadata={"help": "frames imagined per planning round (plan length)"})
+    replan_every: int = field(default=4, metadata={"help": "planned actions executed before replanning"})
+    n_candidates: int = field(default=1, metadata={"help": "imagined futures per round; keep the IDM's surest"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
+    top_k: Optional[int] = field(default=None, metadata={"help": "sample among the k likeliest ids (none: all)"})
+
+    def __post_init__(self):
+        for name in ("demo_frames", "n_demos", "query_frames", "gen_frames", "replan_every", "n_candidates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.replan_every > self.gen_frames:
+            raise ValueError(f"--replan-every {self.replan_every} exceeds the plan length --gen-frames {self.gen_frames}")
+        if self.temperature <= 0 or (self.top_k is not None and self.top_k < 1):
+            raise ValueError("--temperature must be > 0 and --top-k >= 1")
+
+    @property
+    def demo_length(self) -> int:
+        return self.demo_frames * self.n_demos
+
+
+class ImitationAgent:
+    """Plans for a batch of parallel episodes at once (one batched ``imagine`` call per round)."""
+
+    def __init__(self, simulator: VideoSimulator, idm: InverseDynamics, config: ImitationConfig = ImitationConfig()):
+        self.sim, self.idm, self.cfg = simulator, idm, config
+        window = config.query_frames + config.gen_frames
+        if window > idm.config.window:
+            raise ValueError(f"query + generated frames ({window}) exceed the IDM's window of {idm.config.window}")
+        self.plans = 0  # planning rounds this episode
+        self.predictions: list[np.ndarray | None] = []
+
+    def reset(self, obs: Sequence[np.ndarray], demo: np.ndarray | None = None,
+              seeds: Sequence[int] | None = None) -> None:
+        """Start episodes at ``obs``; ``demo`` uint8 ``[T, H, W, 3]`` at the model's rate, or None (query only)."""
+        c, b = self.cfg, len(obs)
+        if demo is not None and len(demo) < c.demo_length:
+            raise ValueError(f"the demo has {len(demo)} frames; {c.n_demos} clip(s) of {c.demo_frames} need {c.demo_length}")
+        self.demos = [] if demo is None else [demo[i * c.demo_frames:(i + 1) * c.demo_frames] for i in range(c.n_demos)]
+        self.seeds = list(seeds) if seeds is not None else [0] * b
+        self.history: list[list[np.ndarray]] = [[] for _ in range(b)]
+        self.plan: list[list[Any]] = [[] for _ in range(b)]
+        self.imagined: list[list[np.ndarray]] = [[] for _ in range(b)]
+        self.plans, self.predictions = 0, [None] * b
+
+    def act(self, obs: Sequence[np.ndarray], active: Sequence[bool] | None = None) -> list[Any]:
+        rows = [i for i in range(len(obs)) if active is None or active[i]]
+        for i in rows:
+            self.history[i] = (self.history[i] + [obs[i]])[-self.cfg.query_frames:]
+        if stale := [i for i in rows if not self.plan[i]]:
+            self._replan(stale)
+        actions: list[Any] = [None] * len(obs)
+        for i in rows:
+            self.predictions[i] = self.imagined[i].pop(0)
+            actions[i] = self.plan[i].pop(0)
+        return actions
+
+    def _replan(self, rows: list[int]) -> None:
+        c = self.cfg
+        queries = np.stack([np.stack([self.history[i][0]] * (c.query_frames - len(self.history[i])) + self.history[i])
+                            for i in rows])
+        futures = self.sim.imagine_batch(self.demos, queries, n_frames=c.gen_frames, n_samples=c.n_candidates,
+                                         temperature=c.temperature, top_k=c.top_k,
+                                         seed=self.seeds[rows[0]] * 100_003 + self.plans)  # [R, n, G, ...]
+        self.plans += 1
+        window = np.concatenate([np.repeat(queries[:, None], c.n_candidates, 1), futures], axis=2)
+        actions, loglik = self.idm.predict(window.reshape(-1, *window.shape[2:]))
+        planned = slice(c.query_frames - 1, None)  # transitions into the imagined frames
+        actions = actions.reshape(len(rows), c.n_candidates, *actions.shape[1:])[:, :, planned]
+        best = loglik.reshape(len(rows), c.n_candidates, -1)[:, :, planned].mean(-1).argmax(1)
+        for r, i in enumerate(rows):
+            self.plan[i] = [self._to_env(a) for a in actions[r, best[r]][:c.replan_every]]
+            self.imagined[i] = list(futures[r, best[r]][:c.replan_every])
+
+    def _to_env(self, action: np.ndarray) -> Any:
+        kind = self.idm.config.action_space["type"]
+        if kind == "discrete":
+            return int(action[0])
+        if kind == "multidiscrete":
+            return action.astype(np.int64)
+        return action.astype(np.float32)

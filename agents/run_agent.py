@@ -1,0 +1,193 @@
+"""``run_agent``: put an agent in a real env with a demo video and record what it does.
+
+    run_agent --env crafter --demo chop_wood.mp4                # shipped demo, world model and IDM
+    run_agent --env push_red --demo push_red.mp4 --episodes 30  # the 30 VP² task instances
+    run_agent --env crafter --agent expert --episodes 50
+
+Writes to ``--out``: ``episode_000.mp4`` ... (real observation | imagined frame, side by side, x4),
+``metrics.json`` (per episode: seed, instance, success, steps, return, wall time; and the summary)
+and prints a one-line summary. Episode ``i`` uses seed ``--seed + i``; on push_red it starts from
+task instance ``(--instance + i) mod 60`` (0-29: the VP² benchmark set, 30-59: held out).
+Everything is checked (env, demo, models) before the first episode, so bad input writes nothing.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import envs
+from agents.base import Agent, PolicyAgent
+from agents.imitation import ImitationAgent, ImitationConfig
+from envs.actions import space_json
+from envs.cli import UsageError, run
+from envs.demos import load_demo
+from envs.files import write_json
+from envs.video import write
+from idm.model import InverseDynamics
+from worldmodel.simulator import VideoSimulator
+
+# Shipped world model and IDM per env id.
+DEFAULTS = {"vidit/PushRed-v0": ("robodesk-push-red", "push-red"), "vidit/Crafter-v0": ("crafter", "crafter")}
+INSTANCES = 60
+SCALE = 4  # video upscale, so 64 px frames are watchable
+
+
+@dataclass
+class _RunSettings:
+    env: str = field(default="vidit/PushRed-v0", metadata={
+        "help": "env id or short name: vidit/PushRed-v0 (push_red, robodesk), vidit/Crafter-v0 (crafter, chop_wood, "
+                "eat_cow), minerl"})
+    demo: Optional[str] = field(default=None, metadata={
+        "help": "demo video (any size, fps, codec) or a shipped demo name (chop_wood.mp4, eat_cow.mp4, "
+                "push_red.mp4); none: query only"})
+    agent: Literal["imitate", "random", "expert"] = field(default="imitate", metadata={"help": "which agent acts"})
+    episodes: int = field(default=1, metadata={"help": "episodes to run"})
+    batch: int = field(default=1, metadata={
+        "help": "episodes run side by side (one env each), so the agent plans for all in one batched call; "
+                "results are reproducible for the same --seed and --batch"})
+    seed: int = field(default=0, metadata={"help": "episode i uses seed + i"})
+    instance: int = field(default=0, metadata={"help": "push_red: episode i starts task instance (instance + i) mod 60"})
+    model: Optional[str] = field(default=None, metadata={"help": "world model folder or shipped name (none: the env's)"})
+    idm: Optional[str] = field(default=None, metadata={"help": "IDM folder or shipped name (none: the env's)"})
+    out: Path = field(default=Path("runs/agent"), metadata={"help": "output folder"})
+    max_steps: Optional[int] = field(default=None, metadata={"help": "step budget (none: the env's)"})
+    stop_on_success: bool = field(default=True, metadata={"help": "end an episode at its first success"})
+    threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads (none: torch's choice)"})
+
+
+@dataclass
+class RunAgentConfig(ImitationConfig, _RunSettings):
+    """Run an agent (the VidIT imitation agent or a baseline) in a real env from a demo video."""
+
+    def __post_init__(self):
+        ImitationConfig.__post_init__(self)
+        for name in ("episodes", "batch"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UsageError(f"--max-steps must be >= 1, got {self.max_steps}")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {self.threads}")
+        if not 0 <= self.instance < INSTANCES:
+            raise UsageError(f"--instance must lie in [0, {INSTANCES}), got {self.instance}")
+
+
+def make_env(cfg: RunAgentConfig):
+    kwargs = {} if cfg.max_steps is None else {"max_episode_steps": cfg.max_steps}
+    try:
+        return envs.make(cfg.env, **kwargs)
+    except ImportError as e:
+        demo = f" --demo {cfg.demo}" if cfg.demo else ""
+        raise UsageError(f"{e}. The same run on Crafter: run_agent --env crafter{demo or ' --demo chop_wood.mp4'} "
+                         f"--agent {cfg.agent}") from None
+
+
+def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict]:
+    """The agent for ``env_list`` (parallel copies of one env), and what identifies its models."""
+    if cfg.agent != "imitate":
+        return PolicyAgent(env_list, cfg.agent), {}
+    env = env_list[0]
+    env_id = env.spec.id
+    model, idm_name = cfg.model, cfg.idm
+    if model is None or idm_name is None:
+        if env_id not in DEFAULTS:
+            raise UsageError(f"no shipped world model / IDM for {env_id}; pass --model and --idm")
+        model, idm_name = model or DEFAULTS[env_id][0], idm_name or DEFAULTS[env_id][1]
+    sim = VideoSimulator.from_pretrained(model)
+    trained_on = sim.config.get("env_id")
+    if trained_on and trained_on != env_id:
+        raise UsageError(f"world model {model} was trained on {trained_on}, not {env_id}")
+    idm = InverseDynamics.from_pretrained(idm_name, action_space=space_json(env.action_space))
+    if idm.config.frame_size != sim.frame_size:
+        raise UsageError(f"IDM {idm_name} reads {idm.config.frame_size}px frames; world model {model} makes "
+                         f"{sim.frame_size}px")
+    return ImitationAgent(sim, idm, cfg), {"model": str(model), "idm": str(idm_name),
+                                           "tokenizer": sim.tokenizer.fingerprint()}
+
+
+def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: list[int],
+                 instances: list[int | None], stop_on_success: bool) -> tuple[list[dict], list[np.ndarray]]:
+    """Episodes side by side, one per env; returns their metrics and side-by-side video frames."""
+    start = time.perf_counter()
+    obs = [env.reset(seed=s, options=None if i is None else {"instance": i})[0]
+           for env, s, i in zip(env_list, seeds, instances)]
+    agent.reset(obs, demo, seeds)
+    blank = np.zeros_like(obs[0])
+    videos = [[np.concatenate([o, blank], axis=1)] for o in obs]
+    rows = [{"seed": s, "instance": i, "success": False, "steps": 0, "return": 0.0} for s, i in zip(seeds, instances)]
+    done = [False] * len(env_list)
+    while not all(done):
+        active = [not d for d in done]
+        actions = agent.act(obs, active)
+        for k in (k for k in range(len(env_list)) if active[k]):
+            obs[k], reward, terminated, truncated, info = env_list[k].step(actions[k])
+            imagined = agent.predictions[k] if agent.predictions[k] is not None else blank
+            videos[k].append(np.concatenate([obs[k], imagined], axis=1))
+            row = rows[k]
+            row["return"] += float(reward)
+            row["steps"] += 1
+            row["success"] = row["success"] or bool(info.get("success", False))
+            if terminated or truncated or (stop_on_success and row["success"]):
+                done[k] = True
+                row["wall_s"] = round(time.perf_counter() - start, 2)
+    return rows, [np.stack(v) for v in videos]
+
+
+def main(cfg: RunAgentConfig) -> dict:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    env_list = [make_env(cfg) for _ in range(min(cfg.batch, cfg.episodes))]
+    env_id = env_list[0].spec.id
+    agent, ids = make_agent(cfg, env_list)
+    demo = None
+    if cfg.demo is not None:
+        imitating = isinstance(agent, ImitationAgent)
+        size = agent.sim.frame_size if imitating else env_list[0].observation_space.shape[0]
+        demo = load_demo(cfg.demo, size, agent.sim.config.get("fps") if imitating else None,
+                         cfg.demo_length if imitating else 1)
+    elif cfg.agent == "imitate":
+        print("run_agent: no --demo, so the world model continues the query alone")
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    fps = env_list[0].metadata.get("render_fps") or 10
+    with tqdm(total=cfg.episodes, desc=f"run_agent {cfg.agent}", unit="ep") as bar:
+        for first in range(0, cfg.episodes, len(env_list)):
+            n = min(len(env_list), cfg.episodes - first)
+            index = list(range(first, first + n))
+            instances = [(cfg.instance + i) % INSTANCES if env_id == "vidit/PushRed-v0" else None for i in index]
+            group, videos = run_episodes(env_list[:n], agent, demo, [cfg.seed + i for i in index], instances,
+                                         cfg.stop_on_success)
+            for i, row, frames in zip(index, group, videos):
+                video = write(cfg.out / f"episode_{i:03d}.mp4", frames.repeat(SCALE, axis=1).repeat(SCALE, axis=2),
+                              fps=fps)
+                rows.append({"episode": i, **row, "video": video.name})
+            bar.update(n)
+    for env in env_list:
+        env.close()
+    n = len(rows)
+    summary = {"episodes": n, "success_rate": sum(r["success"] for r in rows) / n,
+               "mean_steps": float(np.mean([r["steps"] for r in rows])),
+               "mean_return": float(np.mean([r["return"] for r in rows])),
+               "mean_wall_s": float(np.mean([r["wall_s"] for r in rows]))}
+    write_json(cfg.out / "metrics.json", {"env": env_id, "agent": cfg.agent, "demo": cfg.demo, **ids,
+                                          "summary": summary, "episodes": rows,
+                                          "config": {k: str(v) if isinstance(v, Path) else v
+                                                     for k, v in asdict(cfg).items()}})
+    print(f"{cfg.out}: {cfg.agent} on {env_id}, demo {cfg.demo or 'none'}: success "
+          f"{sum(r['success'] for r in rows)}/{n} ({summary['success_rate']:.0%}), {summary['mean_steps']:.1f} steps, "
+          f"return {summary['mean_return']:.2f}, {summary['mean_wall_s']:.1f} s/episode")
+    return summary
+
+
+def cli() -> None:
+    run(main, RunAgentConfig)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,128 @@
+"""Closed-loop agents in the real envs with tiny untrained models: the imitation agent, baselines,
+``run_agent`` end to end (files, metrics, determinism) and its bad-input paths; shipped demos."""
+import json
+
+import av
+import numpy as np
+import pytest
+
+import envs
+from agents.imitation import ImitationAgent, ImitationConfig
+from agents.run_agent import RunAgentConfig, main, run_episodes
+from envs.actions import space_json
+from envs.cli import run
+from envs.demos import RECIPES, load_demo
+from envs.video import read, write
+from idm.model import IDMConfig, InverseDynamics
+from worldmodel.actions import ActionEncoder
+from worldmodel.decoder import Decoder, DecoderConfig
+from worldmodel.simulator import VideoSimulator
+from worldmodel.tokenizer import VQTokenizer
+
+
+def tiny_models(root, env_name):
+    """An untrained tiny world model + IDM for ``env_name``'s action space, saved under ``root``."""
+    env = envs.make(env_name)
+    space = space_json(env.action_space)
+    tok = VQTokenizer.from_preset("tiny")
+    decoder = Decoder(DecoderConfig.from_name("tiny", vocab_size=tok.codebook_size + 2,
+                                              action_dim=ActionEncoder(space).dim,
+                                              max_seq_len=16 * tok.tokens_per_frame + 2))
+    config = {"version": 1, "codebook_size": tok.codebook_size, "grid": list(tok.grid), "frame_size": 64,
+              "action_space": space, "clip_frames": 16, "stride": 1, "fps": 10.0, "env_id": env.spec.id}
+    VideoSimulator(tok, decoder, config).save_pretrained(root / "wm")
+    InverseDynamics(IDMConfig(space, channels=(8, 16, 32), dim=32, n_layer=1, n_head=2, window=8,
+                              env_id=env.spec.id)).save_pretrained(root / "idm")
+    env.close()
+    return root / "wm", root / "idm"
+
+
+@pytest.fixture(scope="module")
+def crafter_models(tmp_path_factory):
+    return tiny_models(tmp_path_factory.mktemp("crafter"), "crafter")
+
+
+@pytest.fixture(scope="module")
+def push_red_models(tmp_path_factory):
+    return tiny_models(tmp_path_factory.mktemp("push_red"), "push_red")
+
+
+def agent_cfg(models, out, **kw):
+    return RunAgentConfig(**{**dict(model=str(models[0]), idm=str(models[1]), out=out), **kw})
+
+
+def test_run_agent_imitates_in_crafter_and_writes_videos_and_metrics(crafter_models, tmp_path, capsys):
+    summary = main(agent_cfg(crafter_models, tmp_path / "out", env="crafter", demo="chop_wood.mp4", episodes=3,
+                             batch=2, max_steps=6, replan_every=2, n_candidates=2))
+    assert set(summary) == {"episodes", "success_rate", "mean_steps", "mean_return", "mean_wall_s"}
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert [e["seed"] for e in metrics["episodes"]] == [0, 1, 2]  # a batch of 2, then 1
+    for e in metrics["episodes"]:
+        assert {"success", "steps", "return", "wall_s"} <= set(e) and 1 <= e["steps"] <= 6
+        frames = read(tmp_path / "out" / e["video"])
+        assert frames.shape[1:] == (256, 512, 3) and len(frames) == e["steps"] + 1  # real | imagined, x4
+        assert frames[1:, :, 256:].max() > 0  # imagined frames are shown after the first step
+    assert "success" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_imitation_agent_in_push_red_and_same_seed_same_episode(push_red_models):
+    env = envs.make("push_red", max_episode_steps=3)
+    sim = VideoSimulator.from_pretrained(push_red_models[0])
+    agent = ImitationAgent(sim, InverseDynamics.from_pretrained(push_red_models[1]),
+                           ImitationConfig(replan_every=2))
+    demo = load_demo("push_red.mp4", 64, 10.0, 8)
+    (a,), (frames_a,) = run_episodes([env], agent, demo, seeds=[5], instances=[3], stop_on_success=True)
+    (b,), (frames_b,) = run_episodes([env], agent, demo, seeds=[5], instances=[3], stop_on_success=True)
+    assert a["steps"] == 3 and agent.plans == 2  # replanned after 2 of the 3 steps
+    assert np.array_equal(frames_a, frames_b) and a["success"] == b["success"]
+    env.close()
+
+
+@pytest.mark.parametrize("agent", ["random", "expert"])
+def test_baselines_need_no_model(agent, tmp_path):
+    summary = main(RunAgentConfig(env="crafter", agent=agent, episodes=2, out=tmp_path / agent))
+    assert summary["episodes"] == 2
+    if agent == "expert":
+        assert summary["success_rate"] == 1.0
+
+
+def _bad_demos(tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    empty = tmp_path / "empty.mp4"
+    with av.open(str(empty), "w") as c:
+        c.add_stream("libx264", rate=10)
+    short = tmp_path / "short.mp4"
+    write(short, np.zeros((3, 64, 64, 3), np.uint8))
+    return {"missing": tmp_path / "nope.mp4", "corrupt": junk, "empty": empty, "short": short}
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "empty", "short", "other_env", "other_actions",
+                                  "episodes", "replan"])
+def test_bad_input_is_one_line_and_writes_nothing(case, crafter_models, push_red_models, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["--env", "crafter", "--model", str(crafter_models[0]), "--idm", str(crafter_models[1]),
+            "--out", str(out), "--demo", "chop_wood.mp4"]
+    demos = _bad_demos(tmp_path)
+    extra = {"other_env": ["--model", str(push_red_models[0])], "other_actions": ["--idm", str(push_red_models[1])],
+             "episodes": ["--episodes", "0"], "replan": ["--replan-every", "9"]}
+    args += ["--demo", str(demos[case])] if case in demos else extra[case]
+    with pytest.raises(SystemExit) as e:
+        run(main, RunAgentConfig, args)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (out / "metrics.json").exists() and not list(out.glob("*.mp4")) if out.exists() else True
+
+
+def test_minerl_is_a_clear_error_pointing_at_crafter(capsys):
+    with pytest.raises(SystemExit) as e:
+        run(main, RunAgentConfig, ["--env", "minerl", "--demo", "chop_wood.mp4"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--env crafter" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_shipped_demos_load_at_any_size(name):
+    frames = load_demo(name, 64, 10.0, 8)
+    assert frames.shape == (16, 64, 64, 3)
+    assert load_demo(name, 32, 5.0, 8).shape == (8, 32, 32, 3)  # resized, and stride 2 for a 5 fps model

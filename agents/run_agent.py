@@ -154,7 +154,7 @@ def main(cfg: RunAgentConfig) -> dict:
     elif cfg.agent == "imitate":
         print("run_agent: no --demo, so the world model continues the query alone")
     cfg.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, start = [], time.perf_counter()
     fps = env_list[0].metadata.get("render_fps") or 10
     with tqdm(total=cfg.episodes, desc=f"run_agent {cfg.agent}", unit="ep") as bar:
         for first in range(0, cfg.episodes, len(env_list)):
@@ -174,14 +174,15 @@ def main(cfg: RunAgentConfig) -> dict:
     summary = {"episodes": n, "success_rate": sum(r["success"] for r in rows) / n,
                "mean_steps": float(np.mean([r["steps"] for r in rows])),
                "mean_return": float(np.mean([r["return"] for r in rows])),
-               "mean_wall_s": float(np.mean([r["wall_s"] for r in rows]))}
+               "mean_wall_s": float(np.mean([r["wall_s"] for r in rows])),
+               "total_wall_s": round(time.perf_counter() - start, 2)}
     write_json(cfg.out / "metrics.json", {"env": env_id, "agent": cfg.agent, "demo": cfg.demo, **ids,
                                           "summary": summary, "episodes": rows,
                                           "config": {k: str(v) if isinstance(v, Path) else v
                                                      for k, v in asdict(cfg).items()}})
     print(f"{cfg.out}: {cfg.agent} on {env_id}, demo {cfg.demo or 'none'}: success "
           f"{sum(r['success'] for r in rows)}/{n} ({summary['success_rate']:.0%}), {summary['mean_steps']:.1f} steps, "
-          f"return {summary['mean_return']:.2f}, {summary['mean_wall_s']:.1f} s/episode")
+          f"return {summary['mean_return']:.2f}, {summary['total_wall_s']:.1f} s in all")
     return summary
 
 

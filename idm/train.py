@@ -26,8 +26,7 @@ from envs.cli import UsageError, run
 from envs.dataset import EpisodeDataset
 from envs.files import append_csv, atomic_path, write_json
 from idm.model import IDMConfig, InverseDynamics
-from worldmodel.simulator import resolve_model
-from worldmodel.tokenizer import VQTokenizer
+from worldmodel.recon import load_tokenizer, reconstructions
 
 CHANGED_PIXELS = 4  # pixels moving by > 32 levels that make a transition count as "changed the frame"
 
@@ -118,30 +117,6 @@ class WindowData:
         return [(e, s) for e in episodes for s in range(0, len(self.frames[e]) - self.window + 1, self.window - 1)]
 
 
-def reconstructions(tok: VQTokenizer, data: WindowData, cache: Path) -> list[np.ndarray]:
-    """Every frame through ``tok`` (encode + decode), cached in ``cache`` keyed by the tokenizer."""
-    sizes = [len(f) for f in data.frames]
-    if cache.is_file():
-        saved = np.load(cache)
-        if str(saved["fingerprint"]) == tok.fingerprint() and saved["sizes"].tolist() == sizes:
-            return np.split(saved["frames"], np.cumsum(sizes)[:-1])
-    flat = np.concatenate(data.frames)
-    out = np.empty_like(flat)
-    for i in tqdm(range(0, len(flat), 256), desc="reconstruct", unit="batch", leave=False):
-        out[i:i + 256] = tok.decode(tok.encode(flat[i:i + 256][:, None]))[:, 0].numpy()
-    with atomic_path(cache) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, frames=out, sizes=np.array(sizes), fingerprint=tok.fingerprint())
-    return np.split(out, np.cumsum(sizes)[:-1])
-
-
-def load_tokenizer(path: Path) -> VQTokenizer:
-    """A tokenizer folder, or the ``tokenizer/`` of a world-model folder or shipped name."""
-    if path.is_dir() and not (path / "tokenizer").is_dir():
-        return VQTokenizer.from_pretrained(path)
-    return VQTokenizer.from_pretrained(resolve_model(path) / "tokenizer")
-
-
 # -- evaluation -------------------------------------------------------------------------------
 @torch.no_grad()
 def evaluate(model: InverseDynamics, data: WindowData, episodes: list[int], recon: list[np.ndarray] | None) -> dict:
@@ -191,7 +166,7 @@ def train(cfg: TrainIDMConfig) -> dict:
         tok = load_tokenizer(cfg.tokenizer)
         if tok.frame_size != frame_size:
             raise UsageError(f"tokenizer {cfg.tokenizer} works on {tok.frame_size}px frames; the data has {frame_size}px")
-        recon = reconstructions(tok, data, cfg.out / "reconstructions.npz")
+        recon = reconstructions(tok, data.frames, cfg.out / "reconstructions.npz")
 
     torch.manual_seed(cfg.seed)
     model = InverseDynamics(IDMConfig(data.info["action_space"], frame_size=frame_size, window=cfg.window,

@@ -54,7 +54,7 @@ def agent_cfg(models, out, **kw):
 def test_run_agent_imitates_in_crafter_and_writes_videos_and_metrics(crafter_models, tmp_path, capsys):
     summary = main(agent_cfg(crafter_models, tmp_path / "out", env="crafter", demo="chop_wood.mp4", episodes=3,
                              batch=2, max_steps=6, replan_every=2, n_candidates=2))
-    assert set(summary) == {"episodes", "success_rate", "mean_steps", "mean_return", "mean_wall_s"}
+    assert set(summary) == {"episodes", "success_rate", "mean_steps", "mean_return", "mean_wall_s", "total_wall_s"}
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert [e["seed"] for e in metrics["episodes"]] == [0, 1, 2]  # a batch of 2, then 1
     for e in metrics["episodes"]:
@@ -126,3 +126,20 @@ def test_shipped_demos_load_at_any_size(name):
     frames = load_demo(name, 64, 10.0, 8)
     assert frames.shape == (16, 64, 64, 3)
     assert load_demo(name, 32, 5.0, 8).shape == (8, 32, 32, 3)  # resized, and stride 2 for a 5 fps model
+
+
+def test_imitation_bench_quick_writes_its_table_and_resumes(crafter_models, tmp_path):
+    from experiments.imitation_bench import ImitationBenchConfig
+    from experiments.imitation_bench import main as bench
+    cfg = ImitationBenchConfig(out=tmp_path / "bench", tasks=("chop_wood",), quick=True, batch=2,
+                               crafter_model=str(crafter_models[0]), crafter_idm=str(crafter_models[1]))
+    bench(cfg)
+    rows = json.loads((tmp_path / "bench" / "imitation_bench.json").read_text())["rows"]
+    assert [(r["task"], r["setting"]) for r in rows] == [
+        ("chop_wood", "in-class demo"), ("chop_wood", "no demo"), ("chop_wood", "contrastive demo"),
+        ("chop_wood", "random policy"), ("chop_wood", "expert policy")]
+    assert all(r["episodes"] == 2 for r in rows) and (tmp_path / "bench" / "imitation_bench.png").is_file()
+    done = tmp_path / "bench" / "runs" / "chop_wood_in-class_demo" / "metrics.json"
+    stamp = done.stat().st_mtime_ns
+    bench(cfg)  # a rerun reuses finished settings
+    assert done.stat().st_mtime_ns == stamp

@@ -12,7 +12,7 @@ from envs.collect import CollectConfig, collect
 from envs.dataset import EpisodeDataset
 from worldmodel.decoder import Decoder
 from worldmodel.imagination import ImaginationEnv, ImaginationGymEnv
-from worldmodel.simulator import VideoSimulator
+from worldmodel.simulator import VideoSimulator, resolve_model
 from worldmodel.tokenize_data import tokenize_dataset
 from worldmodel.train_tokenizer import TrainTokenizerConfig
 from worldmodel.train_tokenizer import train as train_tokenizer
@@ -149,13 +149,19 @@ def test_batched_env_resets_only_dead_rows(sim, shard):
     assert env.steps.tolist() == [1, 0, 1]
 
 
-def test_shipped_push_red_model_loads_by_name():
-    from envs.robodesk import load_instances
-    sim = VideoSimulator.from_pretrained("robodesk-push-red")
-    assert sim.tokenizer.grid == (8, 8) and sim.actions.dim == 5
-    start = load_instances()["goals"][:2]
-    out = sim.rollout(start, np.zeros((2, 1, 5), np.float32), seed=0)
+@pytest.mark.parametrize("name,env_id,action_dim,action", [
+    ("robodesk-push-red", "vidit/PushRed-v0", 5, np.zeros((2, 1, 5), np.float32)),
+    ("crafter", "vidit/Crafter-v0", 17, np.zeros((2, 1), np.int64))])
+def test_shipped_models_load_by_name_and_step_as_envs(name, env_id, action_dim, action):
+    import gymnasium as gym
+    sim = VideoSimulator.from_pretrained(name)
+    assert sim.tokenizer.grid == (8, 8) and sim.actions.dim == action_dim and sim.config["env_id"] == env_id
+    assert sim.decoder.config.max_seq_len >= sim.layout.length(16)  # one 16-frame clip: 8 demo + 4 query + 4
+    start = np.load(resolve_model(name) / "start_frames.npy")[:2]
+    out = sim.rollout(start, action, seed=0)
     assert out.shape == (2, 1, 64, 64, 3) and out.dtype == np.uint8
+    env = gym.make("vidit/Imagination-v0", model=name)
+    assert env.reset(seed=0)[0].shape == (64, 64, 3)
     with pytest.raises(FileNotFoundError, match="robodesk-push-red"):
         VideoSimulator.from_pretrained("no-such-model")
 

@@ -1,0 +1,45 @@
+"""The success classifier and ``train_classifier`` on a real Crafter dataset (labels from info["success"])."""
+import numpy as np
+import pytest
+import torch
+
+from envs.cli import UsageError
+from envs.collect import CollectConfig, collect
+from worldmodel.classifier import SuccessClassifier
+from worldmodel.train_classifier import TrainClassifierConfig, train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clf")
+    collect(CollectConfig(env="crafter", task="chop_wood", policy="expert", episodes=4, max_steps=10,
+                          out=root / "expert", seed=11))
+    collect(CollectConfig(env="crafter", task="chop_wood", policy="random", episodes=2, max_steps=2,
+                          out=root / "random", seed=11))
+    from worldmodel.tokenizer import VQTokenizer
+    VQTokenizer.from_preset("tiny").save_pretrained(root / "tok")
+    return root
+
+
+def cfg(root, out, **kw):
+    return TrainClassifierConfig(**{**dict(data=(root / "expert",), out=out, tokenizer=root / "tok", batch_size=16,
+                                           max_steps=6, eval_every=3, holdout=0.25), **kw})
+
+
+def test_train_classifier_reports_real_and_recon_accuracy_and_resumes(data, tmp_path):
+    whole = train(cfg(data, tmp_path / "whole"))
+    assert {"real_acc", "real_acc_success", "real_acc_failure", "recon_acc"} <= set(whole)
+    train(cfg(data, tmp_path / "split", max_steps=3))
+    train(cfg(data, tmp_path / "split"))
+    a = SuccessClassifier.from_pretrained(tmp_path / "whole").state_dict()
+    b = SuccessClassifier.from_pretrained(tmp_path / "split").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    model = SuccessClassifier.from_pretrained(tmp_path / "whole")
+    assert model.logits(np.zeros((2, 3, 64, 64, 3), np.uint8)).shape == (2, 3)
+    with pytest.raises(ValueError, match="expected"):
+        model.logits(np.zeros((2, 32, 32, 3), np.uint8))
+
+
+def test_train_classifier_needs_both_labels(data, tmp_path):
+    with pytest.raises(UsageError, match="all successes or all failures"):
+        train(cfg(data, tmp_path / "x", data=(data / "random",), tokenizer=None))

@@ -1,0 +1,86 @@
+"""A success classifier: one 64x64 frame -> the logit that the task has succeeded.
+
+VP² plans RoboDesk tasks with such a classifier as its cost (``0.5 * mse + 10 * sum of logits``); here it
+also rewards RL in imagination. A small CNN (4 stride-2 convs, GroupNorm, GELU, a linear head),
+trained by ``worldmodel.train_classifier`` on episode datasets with labels from ``info["success"]``.
+Saved as ``config.json`` + ``model.safetensors``; shipped ones load by name.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+
+from envs.files import atomic_path, write_json
+
+SHIPPED = Path(__file__).parent / "classifiers"
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+
+
+@dataclass
+class ClassifierConfig:
+    frame_size: int = 64
+    channels: tuple[int, ...] = (32, 64, 64, 128)
+    env_id: str | None = None
+    version: int = 1
+
+    def __post_init__(self):
+        self.channels = tuple(self.channels)
+        if self.frame_size % 2 ** len(self.channels):
+            raise ValueError(f"frame_size {self.frame_size} must be divisible by 2**{len(self.channels)}")
+
+
+class SuccessClassifier(nn.Module):
+    def __init__(self, config: ClassifierConfig = ClassifierConfig()):
+        super().__init__()
+        self.config = config
+        layers, ch = [], 3
+        for out in config.channels:
+            layers += [nn.Conv2d(ch, out, 4, stride=2, padding=1), nn.GroupNorm(8, out), nn.GELU()]
+            ch = out
+        side = config.frame_size // 2 ** len(config.channels)
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(ch * side * side, 1))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 or float frames ``[..., H, W, 3]`` -> success logits ``[...]``."""
+        size = self.config.frame_size
+        if tuple(frames.shape[-3:]) != (size, size, 3):
+            raise ValueError(f"frames have shape {tuple(frames.shape)}; expected [..., {size}, {size}, 3]")
+        lead = frames.shape[:-3]
+        x = frames.reshape(-1, size, size, 3).float().permute(0, 3, 1, 2) / 127.5 - 1
+        return self.net(x).reshape(lead)
+
+    @torch.no_grad()
+    def logits(self, frames, batch_size: int = 512) -> np.ndarray:
+        """Logits of uint8 frames ``[..., H, W, 3]`` (numpy in, numpy out), in eval mode."""
+        was = self.training
+        self.eval()
+        flat = torch.as_tensor(np.asarray(frames)).reshape(-1, *np.shape(frames)[-3:])
+        out = torch.cat([self(flat[i:i + batch_size]) for i in range(0, len(flat), batch_size)]) if len(flat) else \
+            torch.zeros(0)
+        self.train(was)
+        return out.reshape(np.shape(frames)[:-3]).numpy()
+
+    def save_pretrained(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path / WEIGHTS_NAME) as tmp:
+            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        write_json(path / CONFIG_NAME, asdict(self.config))
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | Path) -> "SuccessClassifier":
+        path = Path(name_or_dir)
+        if not (path / CONFIG_NAME).is_file():
+            path = SHIPPED / str(name_or_dir)
+        if not (path / CONFIG_NAME).is_file() or not (path / WEIGHTS_NAME).is_file():
+            known = sorted(p.name for p in SHIPPED.glob("*") if (p / CONFIG_NAME).is_file())
+            raise FileNotFoundError(f"no success classifier at {name_or_dir!r} (shipped: {', '.join(known) or 'none'})")
+        model = cls(ClassifierConfig(**json.loads((path / CONFIG_NAME).read_text())))
+        model.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
+        return model.eval()

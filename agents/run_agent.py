@@ -122,7 +122,9 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
     videos = [[np.concatenate([o, blank], axis=1)] for o in obs]
     rows = [{"seed": s, "instance": i, "success": False, "steps": 0, "return": 0.0} for s, i in zip(seeds, instances)]
     done = [False] * len(env_list)
+    bar = tqdm(desc=f"{len(env_list)} episode(s)", unit="step", leave=False, disable=len(env_list) == 1)
     while not all(done):
+        bar.update()
         active = [not d for d in done]
         actions = agent.act(obs, active)
         for k in (k for k in range(len(env_list)) if active[k]):
@@ -136,6 +138,7 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
             if terminated or truncated or (stop_on_success and row["success"]):
                 done[k] = True
                 row["wall_s"] = round(time.perf_counter() - start, 2)
+    bar.close()
     return rows, [np.stack(v) for v in videos]
 
 

@@ -32,7 +32,9 @@ class ImitationBenchConfig:
     tasks: tuple[str, ...] = field(default=("chop_wood", "push_red"), metadata={
         "help": "chop_wood, eat_cow (Crafter), push_red"})
     seeds: int = field(default=50, metadata={"help": "Crafter episodes (seeds 0..N-1); push_red runs its 30 instances"})
-    batch: int = field(default=50, metadata={"help": "episodes run side by side (planned in one batched call)"})
+    batch: Optional[int] = field(default=None, metadata={
+        "help": "episodes run side by side, planned in one batched call (none: 50 on Crafter, 10 on push_red, "
+                "whose envs each hold a renderer)"})
     crafter_model: Optional[str] = field(default=None, metadata={"help": "Crafter world model (none: shipped)"})
     crafter_idm: Optional[str] = field(default=None, metadata={"help": "Crafter IDM (none: shipped)"})
     push_red_model: Optional[str] = field(default=None, metadata={"help": "push_red world model (none: shipped)"})
@@ -44,7 +46,7 @@ class ImitationBenchConfig:
         unknown = sorted(set(self.tasks) - {"chop_wood", "eat_cow", "push_red"})
         if unknown:
             raise UsageError(f"unknown tasks {unknown}; known: chop_wood, eat_cow, push_red")
-        if self.seeds < 1 or self.batch < 1:
+        if self.seeds < 1 or (self.batch is not None and self.batch < 1):
             raise UsageError("--seeds and --batch must be >= 1")
 
 
@@ -62,7 +64,7 @@ def settings(cfg: ImitationBenchConfig) -> list[tuple[str, str, RunAgentConfig]]
         runs += [("random policy", dict(agent="random")), ("expert policy", dict(agent="expert"))]
         for name, kw in runs:
             out.append((task, name, RunAgentConfig(
-                env=task, episodes=episodes, batch=cfg.batch, model=models[0], idm=models[1], threads=cfg.threads,
+                env=task, episodes=episodes, batch=cfg.batch or (10 if push_red else 50), model=models[0], idm=models[1], threads=cfg.threads,
                 max_steps=4 if cfg.quick else None, out=cfg.out / "runs" / f"{task}_{name.replace(' ', '_')}", **kw)))
     return out
 

@@ -57,7 +57,8 @@ def test_instances_are_shipped_and_solvable(env):
     assert len(set(inst["seeds"].tolist())) == 60
     obs, info = env.reset(options={"instance": 4})
     assert info["instance"] == 4 and np.array_equal(info["goal"], inst["goals"][4])
-    assert not red_light_lit(obs) and red_light_lit(inst["goals"]).all(), "every goal shows the light on"
+    # the goals show the light on, but for instance 5, whose press ends within one 50-substep action
+    assert not red_light_lit(obs) and red_light_lit(inst["goals"]).sum() == 59 and not red_light_lit(inst["goals"][5])
     expert = make_policy("expert", env, seed=0)
     first_success = None
     for _ in range(15):

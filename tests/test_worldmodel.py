@@ -92,6 +92,11 @@ def test_imagine_and_rollout_shapes_and_seeds(sim, shard):
     actions = np.array([[[1], [2]], [[5], [5]], [[1], [2]]])
     r = sim.rollout(frames[:2], actions, seed=4)
     assert r.shape == (3, 2, 64, 64, 3)
+    # parallel episodes: one batched call over several queries; one query alone is imagine()
+    b = sim.imagine_batch([demo], np.stack([query, frames[5:7]]), n_frames=2, n_samples=2, seed=1)
+    assert b.shape == (2, 2, 2, 64, 64, 3)
+    assert np.array_equal(sim.imagine_batch([demo], query[None], n_frames=2, seed=1)[0],
+                          sim.imagine([demo], query, n_frames=2, seed=1))
 
 
 def test_action_conditioning_changes_rollouts(sim, shard):
@@ -151,7 +156,7 @@ def test_batched_env_resets_only_dead_rows(sim, shard):
 
 @pytest.mark.parametrize("name,env_id,action_dim,action", [
     ("robodesk-push-red", "vidit/PushRed-v0", 5, np.zeros((2, 1, 5), np.float32)),
-    ("crafter", "vidit/Crafter-v0", 17, np.zeros((2, 1), np.int64))])
+    ("crafter", "vidit/Crafter-v0", 17, np.zeros((2, 1, 1), np.int64))])
 def test_shipped_models_load_by_name_and_step_as_envs(name, env_id, action_dim, action):
     import gymnasium as gym
     sim = VideoSimulator.from_pretrained(name)

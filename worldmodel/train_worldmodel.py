@@ -311,7 +311,7 @@ def _checkpoint(path: Path, model: Decoder, opt: torch.optim.Optimizer, step: in
 def _save_world_model_meta(cfg: TrainConfig, meta: dict, layout: Layout, encoder: ActionEncoder) -> None:
     tok_dst = cfg.out / "tokenizer"
     if not tok_dst.exists():
-        shutil.copytree(cfg.tokenizer, tok_dst)
+        shutil.copytree(cfg.tokenizer, tok_dst, ignore=shutil.ignore_patterns("checkpoint.pt"))  # weights only
     write_json(cfg.out / "config.json", {
         "version": WORLD_MODEL_VERSION, "codebook_size": layout.codebook_size, "grid": list(meta["grid"]),
         "frame_size": meta.get("frame_size"), "action_space": encoder.space, "clip_frames": cfg.clip_frames,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -24,8 +24,9 @@ from tqdm import tqdm
 
 from envs.cli import UsageError, run
 from envs.dataset import EpisodeDataset
-from envs.files import append_csv, atomic_path, write_json
+from envs.files import append_csv, write_json
 from idm.model import IDMConfig, InverseDynamics
+from worldmodel import checkpoints
 from worldmodel.recon import load_tokenizer, reconstructions
 
 CHANGED_PIXELS = 4  # pixels moving by > 32 levels that make a transition count as "changed the frame"
@@ -62,14 +63,6 @@ class TrainIDMConfig:
             raise UsageError("--recon-prob must lie in [0, 1] and --holdout in (0, 1)")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
-
-    def identity(self) -> dict:
-        """The settings a resumed run must share."""
-        d = asdict(self)
-        for k in ("out", "max_steps", "eval_every", "threads"):
-            d.pop(k)
-        return {k: [str(x) for x in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v
-                for k, v in d.items()}
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -172,17 +165,8 @@ def train(cfg: TrainIDMConfig) -> dict:
     model = InverseDynamics(IDMConfig(data.info["action_space"], frame_size=frame_size, window=cfg.window,
                                       env_id=data.info.get("env_id")))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ckpt_path, step = cfg.out / "checkpoint.pt", 0
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt["config"] != cfg.identity():
-            differ = "; ".join(f"{k}: {ckpt['config'].get(k)!r} vs {v!r}" for k, v in cfg.identity().items()
-                               if ckpt["config"].get(k) != v)
-            raise UsageError(f"{cfg.out} holds a checkpoint of another run ({differ}); use another --out")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        step = ckpt["step"]
-
+    ckpt_path = cfg.out / "checkpoint.pt"
+    step = checkpoints.resume(ckpt_path, cfg, model, opt)
     metrics: dict = {}
     bar = tqdm(total=cfg.max_steps, initial=step, desc="train_idm", unit="step")
     t0 = time.perf_counter()
@@ -205,16 +189,14 @@ def train(cfg: TrainIDMConfig) -> dict:
                        **{k: round(v, 4) for k, v in evaluate(model, data, held_eps, recon).items()}}
             append_csv(cfg.out / "log.csv", metrics)
             bar.write(" ".join(f"{k}={v}" for k, v in metrics.items()))
-            with atomic_path(ckpt_path) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                            "config": cfg.identity()}, tmp)
+            checkpoints.save(ckpt_path, cfg, step, model, opt)
             model.save_pretrained(cfg.out)
     bar.close()
     if not metrics:  # resumed a finished run
         metrics = {"step": step, **evaluate(model, data, held_eps, recon)}
     write_json(cfg.out / "metrics.json", {**metrics, "params": sum(p.numel() for p in model.parameters()),
                                           "train_episodes": len(train_eps), "heldout_episodes": len(held_eps),
-                                          "config": cfg.identity()})
+                                          "config": checkpoints.identity(cfg)})
     return metrics
 
 

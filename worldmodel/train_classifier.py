@@ -11,7 +11,7 @@ ends where an uninterrupted one does.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from envs.cli import UsageError, run
 from envs.dataset import EpisodeDataset
-from envs.files import append_csv, atomic_path, write_json
+from envs.files import append_csv, write_json
+from worldmodel import checkpoints
 from worldmodel.classifier import ClassifierConfig, SuccessClassifier
 from worldmodel.recon import load_tokenizer, reconstructions
 
@@ -50,11 +51,6 @@ class TrainClassifierConfig:
             raise UsageError("--batch-size, --max-steps and --eval-every must be >= 1")
         if not 0 <= self.recon_prob <= 1 or not 0 < self.holdout < 1:
             raise UsageError("--recon-prob must lie in [0, 1] and --holdout in (0, 1)")
-
-    def identity(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("out", "max_steps", "eval_every", "threads")}
-        return {k: [str(x) for x in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v
-                for k, v in d.items()}
 
 
 def load_labelled(roots: tuple[Path, ...]) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
@@ -101,14 +97,8 @@ def train(cfg: TrainClassifierConfig) -> dict:
     torch.manual_seed(cfg.seed)
     model = SuccessClassifier(ClassifierConfig(frame_size=frames[0].shape[1], env_id=info.get("env_id")))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.05)
-    ckpt_path, step = cfg.out / "checkpoint.pt", 0
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt["config"] != cfg.identity():
-            raise UsageError(f"{cfg.out} holds a checkpoint of another run; use another --out")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        step = ckpt["step"]
+    ckpt_path = cfg.out / "checkpoint.pt"
+    step = checkpoints.resume(ckpt_path, cfg, model, opt)
     pos_weight = torch.tensor((~positive).sum() / positive.sum(), dtype=torch.float32)  # balance the classes
     metrics: dict = {}
     bar = tqdm(total=cfg.max_steps, initial=step, desc="train_classifier", unit="step")
@@ -130,14 +120,12 @@ def train(cfg: TrainClassifierConfig) -> dict:
                        **{k: round(v, 4) for k, v in evaluate(model, sources, labels, held).items()}}
             append_csv(cfg.out / "log.csv", metrics)
             bar.write(" ".join(f"{k}={v}" for k, v in metrics.items()))
-            with atomic_path(ckpt_path) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                            "config": cfg.identity()}, tmp)
+            checkpoints.save(ckpt_path, cfg, step, model, opt)
             model.save_pretrained(cfg.out)
     bar.close()
     if not metrics:
         metrics = {"step": step, **evaluate(model, sources, labels, held)}
-    write_json(cfg.out / "metrics.json", {**metrics, "heldout_episodes": len(held), "config": cfg.identity()})
+    write_json(cfg.out / "metrics.json", {**metrics, "heldout_episodes": len(held), "config": checkpoints.identity(cfg)})
     return metrics
 
 

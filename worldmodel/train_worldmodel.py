@@ -17,7 +17,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from envs.cli import UsageError, run
-from envs.files import append_csv, atomic_path, write_json
+from envs.files import append_csv, write_json
+from worldmodel import checkpoints
 from worldmodel.actions import ActionEncoder
 from worldmodel.decoder import Decoder, DecoderConfig
 from worldmodel.layout import Layout
@@ -145,10 +146,10 @@ def train(cfg: TrainConfig) -> dict:
     ddp = "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if cfg.device == "auto" else cfg.device))
-    rank, world = 0, 1
+    rank = 0
     if ddp:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
+        rank = dist.get_rank()
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
@@ -181,15 +182,7 @@ def train(cfg: TrainConfig) -> dict:
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95),
                             fused=device.type == "cuda")
     ckpt_path = cfg.out / "checkpoint.pt"
-    step = 0
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt["config"] != _identity(cfg):
-            raise UsageError(f"{cfg.out} holds a checkpoint of another run ({_diff(ckpt['config'], _identity(cfg))}); "
-                             "use another --out")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        step = ckpt["step"]
+    step = checkpoints.resume(ckpt_path, cfg, model, opt, map_location=device)
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
@@ -221,7 +214,7 @@ def train(cfg: TrainConfig) -> dict:
             metrics = {"step": step, "train_loss": loss.item(), "lr": lr_at(step - 1, cfg),
                        "seconds": round(time.perf_counter() - t0, 1), **evaluate(model, layout, encoder, held, cfg, device, tokenizer)}
             _log(cfg.out, tb, metrics)
-            _checkpoint(ckpt_path, model, opt, step, cfg)
+            checkpoints.save(ckpt_path, cfg, step, model, opt)
             model.save_pretrained(cfg.out / "decoder")
         if ddp and step % cfg.eval_every == 0:
             dist.barrier()
@@ -290,24 +283,6 @@ def _teacher_forced_psnr(pred: torch.Tensor, target: torch.Tensor, layout: Layou
     return float((10 * torch.log10(255.0 ** 2 / mse)).mean())
 
 
-def _identity(cfg: TrainConfig) -> dict:
-    """The settings a resumed run must share (the step budget and eval cadence may change)."""
-    d = asdict(cfg)
-    for k in ("out", "max_steps", "eval_every", "device", "threads"):
-        d.pop(k)
-    return {k: [str(x) for x in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v for k, v in d.items()}
-
-
-def _diff(a: dict, b: dict) -> str:
-    return "; ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
-
-
-def _checkpoint(path: Path, model: Decoder, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "config": _identity(cfg)}, tmp)
-
-
 def _save_world_model_meta(cfg: TrainConfig, meta: dict, layout: Layout, encoder: ActionEncoder) -> None:
     tok_dst = cfg.out / "tokenizer"
     if not tok_dst.exists():
@@ -316,7 +291,7 @@ def _save_world_model_meta(cfg: TrainConfig, meta: dict, layout: Layout, encoder
         "version": WORLD_MODEL_VERSION, "codebook_size": layout.codebook_size, "grid": list(meta["grid"]),
         "frame_size": meta.get("frame_size"), "action_space": encoder.space, "clip_frames": cfg.clip_frames,
         "stride": cfg.stride, "fps": meta.get("fps"), "env_id": meta.get("env_id"),
-        "train": {**_identity(cfg), "max_steps": cfg.max_steps}})
+        "train": {**checkpoints.identity(cfg), "max_steps": cfg.max_steps}})
 
 
 def _tensorboard(out: Path):

@@ -1,0 +1,43 @@
+"""Training checkpoints shared by the trainers (world model, IDM, classifier): what a resumed run must
+share with the run that wrote the checkpoint, and atomic save / checked load."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from envs.cli import UsageError
+from envs.files import atomic_path
+
+VOLATILE = ("out", "max_steps", "eval_every", "device", "threads")  # may change when a run is resumed
+
+
+def identity(cfg: Any) -> dict:
+    """A config dataclass as JSON-able settings, without those a resumed run may change."""
+    return {k: [str(x) for x in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v
+            for k, v in asdict(cfg).items() if k not in VOLATILE}
+
+
+def save(path: Path, cfg: Any, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                    "config": identity(cfg)}, tmp)
+
+
+def resume(path: Path, cfg: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+           map_location: Any = None) -> int:
+    """Load ``path`` into ``model`` and ``optimizer`` and return its step (0 without a checkpoint);
+    ``UsageError`` naming the differing settings if another run wrote it."""
+    if not path.is_file():
+        return 0
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    want = identity(cfg)
+    if ckpt["config"] != want:
+        differ = "; ".join(f"{k}: {ckpt['config'].get(k)!r} vs {want.get(k)!r}"
+                           for k in sorted(set(ckpt["config"]) | set(want)) if ckpt["config"].get(k) != want.get(k))
+        raise UsageError(f"{path.parent} holds a checkpoint of another run ({differ}); use another --out")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    return int(ckpt["step"])

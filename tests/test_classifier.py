@@ -43,3 +43,13 @@ def test_train_classifier_reports_real_and_recon_accuracy_and_resumes(data, tmp_
 def test_train_classifier_needs_both_labels(data, tmp_path):
     with pytest.raises(UsageError, match="all successes or all failures"):
         train(cfg(data, tmp_path / "x", data=(data / "random",), tokenizer=None))
+
+
+def test_shipped_push_red_classifier_tells_goals_from_starts():
+    from envs.robodesk import load_instances
+    from worldmodel.simulator import resolve_model
+    model = SuccessClassifier.from_pretrained("push-red")
+    assert (model.logits(load_instances()["goals"]) > 0).mean() > 0.9
+    assert (model.logits(np.load(resolve_model("robodesk-push-red") / "start_frames.npy")) < 0).mean() > 0.9
+    with pytest.raises(FileNotFoundError, match="push-red"):
+        SuccessClassifier.from_pretrained("no-such-classifier")

@@ -14,14 +14,14 @@ from envs.experts import make_policy
 
 
 class Agent(Protocol):
-    """``reset`` at the episodes' first observations (with an optional demo ``[T, H, W, 3]`` and one seed
-    per episode), then ``act`` on each step's observations; ``active[i]`` False skips a finished episode
+    """``reset`` at the episodes' first observations (with an optional demo ``[T, H, W, 3]``, one seed
+    per episode and the envs' goal images where they have one), then ``act`` on each step's observations; ``active[i]`` False skips a finished episode
     (its action is None). ``predictions[i]`` is the frame the agent expects episode ``i``'s env to show
     after its last action (None when it does not imagine), shown beside the real one in videos."""
     predictions: list[np.ndarray | None]
 
     def reset(self, obs: Sequence[np.ndarray], demo: np.ndarray | None = None,
-              seeds: Sequence[int] | None = None) -> None: ...
+              seeds: Sequence[int] | None = None, goals: Sequence[np.ndarray | None] | None = None) -> None: ...
 
     def act(self, obs: Sequence[np.ndarray], active: Sequence[bool] | None = None) -> list[Any]: ...
 
@@ -34,7 +34,7 @@ class PolicyAgent:
         self.predictions: list[np.ndarray | None] = [None] * len(envs)
 
     def reset(self, obs: Sequence[np.ndarray], demo: np.ndarray | None = None,
-              seeds: Sequence[int] | None = None) -> None:
+              seeds: Sequence[int] | None = None, goals: Sequence[np.ndarray | None] | None = None) -> None:
         for policy, seed in zip(self.policies, seeds if seeds is not None else [0] * len(obs)):
             policy.reset(seed)
 

@@ -57,8 +57,9 @@ class ImitationAgent:
         self.predictions: list[np.ndarray | None] = []
 
     def reset(self, obs: Sequence[np.ndarray], demo: np.ndarray | None = None,
-              seeds: Sequence[int] | None = None) -> None:
-        """Start episodes at ``obs``; ``demo`` uint8 ``[T, H, W, 3]`` at the model's rate, or None (query only)."""
+              seeds: Sequence[int] | None = None, goals: Sequence[np.ndarray | None] | None = None) -> None:
+        """Start episodes at ``obs``; ``demo`` uint8 ``[T, H, W, 3]`` at the model's rate, or None (query
+        only). Goal images are not used: the demo says what to do."""
         c, b = self.cfg, len(obs)
         if demo is not None and len(demo) < c.demo_length:
             raise ValueError(f"the demo has {len(demo)} frames; {c.n_demos} clip(s) of {c.demo_frames} need {c.demo_length}")

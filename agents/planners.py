@@ -12,7 +12,7 @@ mean is shifted by one step to warm-start the next call (receding horizon).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -25,7 +25,8 @@ class PlannerConfig:
     planner: str = field(default="mppi", metadata={"help": "mppi or cem", "choices": ["mppi", "cem"]})
     samples: int = field(default=200, metadata={"help": "action sequences per round"})
     horizon: int = field(default=10, metadata={"help": "planned steps"})
-    rounds: int = field(default=1, metadata={"help": "optimisation rounds per step (VP²: MPPI 1, CEM 3)"})
+    rounds: Optional[int] = field(default=None, metadata={
+        "help": "optimisation rounds per step (none: VP²'s, MPPI 1 and CEM 3)"})
     gamma: float = field(default=0.05, metadata={"help": "MPPI: weights exp(gamma * (R - max R))"})
     beta: float = field(default=0.5, metadata={"help": "MPPI: noise correlation across time"})
     std: tuple[float, ...] = field(default=VP2_STD, metadata={
@@ -35,6 +36,8 @@ class PlannerConfig:
     def __post_init__(self):
         if self.planner not in ("mppi", "cem"):
             raise ValueError(f"--planner must be mppi or cem, got {self.planner!r}")
+        if self.rounds is None:
+            self.rounds = 1 if self.planner == "mppi" else 3
         for name in ("samples", "horizon", "rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")

@@ -3,8 +3,10 @@
     run_agent --env crafter --demo chop_wood.mp4                # shipped demo, world model and IDM
     run_agent --env push_red --demo push_red.mp4 --episodes 30  # the 30 VP² task instances
     run_agent --env crafter --agent expert --episodes 50
+    run_agent --env push_red --agent mpc --episodes 30      # MPPI + classifier cost to each instance's goal
+    run_agent --env push_red --agent mpc --demo push_red.mp4  # goal imagined from a demo of another instance
 
-Writes to ``--out``: ``episode_000.mp4`` ... (real observation | imagined frame, side by side, x4),
+Writes to ``--out``: ``episode_000.mp4`` ... (real observation | imagined frame | MPC goal, side by side, x4),
 ``metrics.json`` (per episode: seed, instance, success, steps, return, wall time; and the summary)
 and prints a one-line summary. Episode ``i`` uses seed ``--seed + i``; on push_red it starts from
 task instance ``(--instance + i) mod 60`` (0-29: the VP² benchmark set, 30-59: held out).
@@ -12,28 +14,36 @@ Everything is checked (env, demo, models) before the first episode, so bad input
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
+import gymnasium as gym
 import numpy as np
 import torch
 from tqdm import tqdm
 
 import envs
 from agents.base import Agent, PolicyAgent
+from agents.costs import VideoCost
 from agents.imitation import ImitationAgent, ImitationConfig
+from agents.mpc import MPCAgent, MPCConfig, ModelPredictor, goal_from_demo
+from agents.oracle import EnvOracle
 from envs.actions import space_json
 from envs.cli import UsageError, run
 from envs.demos import load_demo
 from envs.files import write_json
-from envs.video import write
+from envs.video import read, write
 from idm.model import InverseDynamics
+from worldmodel.classifier import SuccessClassifier
 from worldmodel.simulator import VideoSimulator
 
-# Shipped world model and IDM per env id.
-DEFAULTS = {"vidit/PushRed-v0": ("robodesk-push-red", "push-red"), "vidit/Crafter-v0": ("crafter", "crafter")}
+# Shipped world model, IDM and success classifier per env id.
+DEFAULTS = {"vidit/PushRed-v0": ("robodesk-push-red", "push-red", "push-red"),
+            "vidit/Crafter-v0": ("crafter", "crafter", None)}
+MODEL_AGENTS = ("imitate", "mpc")
 INSTANCES = 60
 SCALE = 4  # video upscale, so 64 px frames are watchable
 
@@ -46,7 +56,12 @@ class _RunSettings:
     demo: Optional[str] = field(default=None, metadata={
         "help": "demo video (any size, fps, codec) or a shipped demo name (chop_wood.mp4, eat_cow.mp4, "
                 "push_red.mp4); none: query only"})
-    agent: Literal["imitate", "random", "expert"] = field(default="imitate", metadata={"help": "which agent acts"})
+    agent: Literal["imitate", "mpc", "oracle", "random", "expert"] = field(default="imitate", metadata={
+        "help": "imitate: world model + IDM; mpc: MPPI/CEM through the world model; oracle: the same MPC with "
+                "the real simulator as predictor; random; expert (scripted)"})
+    goal: Optional[Path] = field(default=None, metadata={
+        "help": "mpc/oracle: goal image file (none: imagined from --demo, else the task instance's goal)"})
+    oracle_workers: int = field(default=2, metadata={"help": "oracle: processes stepping env copies"})
     episodes: int = field(default=1, metadata={"help": "episodes to run"})
     batch: int = field(default=1, metadata={
         "help": "episodes run side by side (one env each), so the agent plans for all in one batched call; "
@@ -59,14 +74,16 @@ class _RunSettings:
     max_steps: Optional[int] = field(default=None, metadata={"help": "step budget (none: the env's)"})
     stop_on_success: bool = field(default=True, metadata={"help": "end an episode at its first success"})
     threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads (none: torch's choice)"})
+    device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
 
 
 @dataclass
-class RunAgentConfig(ImitationConfig, _RunSettings):
-    """Run an agent (the VidIT imitation agent or a baseline) in a real env from a demo video."""
+class RunAgentConfig(MPCConfig, ImitationConfig, _RunSettings):
+    """Run an agent (the VidIT imitation agent, the MPC agent or a baseline) in a real env, from a demo video."""
 
     def __post_init__(self):
         ImitationConfig.__post_init__(self)
+        MPCConfig.__post_init__(self)
         for name in ("episodes", "batch"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -74,6 +91,8 @@ class RunAgentConfig(ImitationConfig, _RunSettings):
             raise UsageError(f"--max-steps must be >= 1, got {self.max_steps}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
+        if self.oracle_workers < 0:
+            raise UsageError(f"--oracle-workers must be >= 0, got {self.oracle_workers}")
         if not 0 <= self.instance < INSTANCES:
             raise UsageError(f"--instance must lie in [0, {INSTANCES}), got {self.instance}")
 
@@ -88,38 +107,90 @@ def make_env(cfg: RunAgentConfig):
                          f"--agent {cfg.agent}") from None
 
 
-def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict]:
-    """The agent for ``env_list`` (parallel copies of one env), and what identifies its models."""
-    if cfg.agent != "imitate":
-        return PolicyAgent(env_list, cfg.agent), {}
-    env = env_list[0]
-    env_id = env.spec.id
-    model, idm_name = cfg.model, cfg.idm
-    if model is None or idm_name is None:
-        if env_id not in DEFAULTS:
-            raise UsageError(f"no shipped world model / IDM for {env_id}; pass --model and --idm")
-        model, idm_name = model or DEFAULTS[env_id][0], idm_name or DEFAULTS[env_id][1]
-    sim = VideoSimulator.from_pretrained(model)
+def _defaults(cfg: RunAgentConfig, env_id: str) -> tuple[str, str, str | None]:
+    """The world model, IDM and classifier to use: the flags, else the env's shipped ones."""
+    shipped = DEFAULTS.get(env_id)
+    chosen = (cfg.model, cfg.idm, cfg.classifier)
+    if shipped is None and (cfg.model is None or (cfg.agent == "imitate" and cfg.idm is None)):
+        raise UsageError(f"no shipped world model / IDM for {env_id}; pass --model and --idm")
+    return tuple(c if c is not None else (shipped[k] if shipped else None) for k, c in enumerate(chosen))
+
+
+def _simulator(model: str, env_id: str, frame_size: int, device: str) -> VideoSimulator:
+    sim = VideoSimulator.from_pretrained(model, device=device)
     trained_on = sim.config.get("env_id")
     if trained_on and trained_on != env_id:
         raise UsageError(f"world model {model} was trained on {trained_on}, not {env_id}")
-    idm = InverseDynamics.from_pretrained(idm_name, action_space=space_json(env.action_space))
-    if idm.config.frame_size != sim.frame_size:
-        raise UsageError(f"IDM {idm_name} reads {idm.config.frame_size}px frames; world model {model} makes "
-                         f"{sim.frame_size}px")
-    return ImitationAgent(sim, idm, cfg), {"model": str(model), "idm": str(idm_name),
-                                           "tokenizer": sim.tokenizer.fingerprint()}
+    if sim.frame_size != frame_size:
+        raise UsageError(f"world model {model} makes {sim.frame_size}px frames; {env_id} shows {frame_size}px")
+    return sim
+
+
+def _goal_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A goal image from an image or video file (its last frame), checked against the env's frames."""
+    if not path.is_file():
+        raise UsageError(f"--goal {path}: no such file")
+    if path.suffix.lower() in (".mp4", ".avi", ".mov", ".webm", ".mkv"):
+        goal = read(path)[-1]
+    else:
+        from PIL import Image
+        goal = np.asarray(Image.open(path).convert("RGB"))
+    if goal.shape != shape:
+        raise UsageError(f"--goal {path} is {goal.shape[1]}x{goal.shape[0]}; this env's frames are "
+                         f"{shape[1]}x{shape[0]} (expected an image of shape {shape})")
+    return goal
+
+
+def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict, VideoSimulator | None]:
+    """The agent for ``env_list`` (parallel copies of one env), what identifies its models, and the world
+    model it imagines with (None for baselines and the oracle without a demo)."""
+    if cfg.agent in ("random", "expert"):
+        return PolicyAgent(env_list, cfg.agent), {}, None
+    env = env_list[0]
+    env_id, frame_shape = env.spec.id, env.observation_space.shape
+    if cfg.agent != "imitate" and not isinstance(env.action_space, gym.spaces.Box):
+        raise UsageError(f"--agent {cfg.agent} plans continuous actions; {env_id} has {env.action_space}")
+    if cfg.agent != "imitate" and len(cfg.std) not in (1, env.action_space.shape[0]):
+        raise UsageError(f"--std has {len(cfg.std)} values; {env_id}'s action has {env.action_space.shape[0]} "
+                         "components (give one value or one per component)")
+    model, idm_name, classifier_name = _defaults(cfg, env_id)
+    sim = _simulator(model, env_id, frame_shape[0], cfg.device) if cfg.agent != "oracle" or cfg.demo else None
+    ids = {"model": str(model), "tokenizer": sim.tokenizer.fingerprint()} if sim else {}
+    if cfg.agent == "imitate":
+        idm = InverseDynamics.from_pretrained(idm_name, action_space=space_json(env.action_space))
+        if idm.config.frame_size != sim.frame_size:
+            raise UsageError(f"IDM {idm_name} reads {idm.config.frame_size}px frames; world model {model} makes "
+                             f"{sim.frame_size}px")
+        return ImitationAgent(sim, idm, cfg), {**ids, "idm": str(idm_name)}, sim
+    classifier = None
+    if cfg.cost == "classifier":
+        if classifier_name is None:
+            raise UsageError(f"no shipped success classifier for {env_id}; pass --classifier or use --cost mse")
+        classifier = SuccessClassifier.from_pretrained(classifier_name)
+        ids["classifier"] = str(classifier_name)
+    cost = VideoCost(cfg.cost, frame_shape, classifier, cfg.mse_weight, cfg.logit_weight)
+    goal_fn = None
+    if sim is not None:
+        scorer = VideoCost("classifier", frame_shape, classifier) if classifier is not None else None
+        goal_fn = lambda demo, obs, seed: goal_from_demo(  # noqa: E731
+            sim, demo, obs, cfg.demo_frames, cfg.query_frames, cfg.gen_frames, cfg.n_candidates, scorer, seed)
+    goal = _goal_image(cfg.goal, frame_shape) if cfg.goal is not None else None
+    predictor = (ModelPredictor(sim, cfg.temperature, cfg.top_k, cfg.guidance) if cfg.agent == "mpc"
+                 else EnvOracle(env_list, cfg.oracle_workers))
+    return MPCAgent(predictor, cost, cfg, env.action_space, goal_fn=goal_fn, goal=goal), ids, sim
 
 
 def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: list[int],
                  instances: list[int | None], stop_on_success: bool) -> tuple[list[dict], list[np.ndarray]]:
     """Episodes side by side, one per env; returns their metrics and side-by-side video frames."""
     start = time.perf_counter()
-    obs = [env.reset(seed=s, options=None if i is None else {"instance": i})[0]
-           for env, s, i in zip(env_list, seeds, instances)]
-    agent.reset(obs, demo, seeds)
+    first = [env.reset(seed=s, options=None if i is None else {"instance": i})
+             for env, s, i in zip(env_list, seeds, instances)]
+    obs, infos = [o for o, _ in first], [i for _, i in first]
+    agent.reset(obs, demo, seeds, [info.get("goal") for info in infos])
     blank = np.zeros_like(obs[0])
-    videos = [[np.concatenate([o, blank], axis=1)] for o in obs]
+    goals = [[g] if g is not None else [] for g in getattr(agent, "goals", [None] * len(obs))]
+    videos = [[np.concatenate([o, blank, *g], axis=1)] for o, g in zip(obs, goals)]
     rows = [{"seed": s, "instance": i, "success": False, "steps": 0, "return": 0.0} for s, i in zip(seeds, instances)]
     done = [False] * len(env_list)
     bar = tqdm(desc=f"{len(env_list)} episode(s)", unit="step", leave=False, disable=len(env_list) == 1)
@@ -130,7 +201,7 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
         for k in (k for k in range(len(env_list)) if active[k]):
             obs[k], reward, terminated, truncated, info = env_list[k].step(actions[k])
             imagined = agent.predictions[k] if agent.predictions[k] is not None else blank
-            videos[k].append(np.concatenate([obs[k], imagined], axis=1))
+            videos[k].append(np.concatenate([obs[k], imagined, *goals[k]], axis=1))
             row = rows[k]
             row["return"] += float(reward)
             row["steps"] += 1
@@ -142,18 +213,30 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
     return rows, [np.stack(v) for v in videos]
 
 
+def config_json(cfg: RunAgentConfig) -> dict:
+    """The config as ``metrics.json`` stores it (paths as strings, tuples as lists)."""
+    return json.loads(json.dumps(asdict(cfg), default=str))
+
+
+def finished_run(cfg: RunAgentConfig) -> dict | None:
+    """The metrics in ``cfg.out`` if a run with exactly this config finished there (so benchmarks resume)."""
+    path = cfg.out / "metrics.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    return saved if saved.get("config") == config_json(cfg) else None
+
+
 def main(cfg: RunAgentConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     env_list = [make_env(cfg) for _ in range(min(cfg.batch, cfg.episodes))]
     env_id = env_list[0].spec.id
-    agent, ids = make_agent(cfg, env_list)
+    agent, ids, sim = make_agent(cfg, env_list)
     demo = None
     if cfg.demo is not None:
-        imitating = isinstance(agent, ImitationAgent)
-        size = agent.sim.frame_size if imitating else env_list[0].observation_space.shape[0]
-        demo = load_demo(cfg.demo, size, agent.sim.config.get("fps") if imitating else None,
-                         cfg.demo_length if imitating else 1)
+        size = sim.frame_size if sim else env_list[0].observation_space.shape[0]
+        demo = load_demo(cfg.demo, size, sim.config.get("fps") if sim else None, cfg.demo_length if sim else 1)
     elif cfg.agent == "imitate":
         print("run_agent: no --demo, so the world model continues the query alone")
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -173,16 +256,19 @@ def main(cfg: RunAgentConfig) -> dict:
             bar.update(n)
     for env in env_list:
         env.close()
+    if hasattr(agent, "close"):
+        agent.close()
     n = len(rows)
     summary = {"episodes": n, "success_rate": sum(r["success"] for r in rows) / n,
                "mean_steps": float(np.mean([r["steps"] for r in rows])),
                "mean_return": float(np.mean([r["return"] for r in rows])),
                "mean_wall_s": float(np.mean([r["wall_s"] for r in rows])),
                "total_wall_s": round(time.perf_counter() - start, 2)}
+    if getattr(agent, "plan_seconds", None):
+        summary["mean_plan_s"] = round(float(np.mean(agent.plan_seconds)), 3)
     write_json(cfg.out / "metrics.json", {"env": env_id, "agent": cfg.agent, "demo": cfg.demo, **ids,
                                           "summary": summary, "episodes": rows,
-                                          "config": {k: str(v) if isinstance(v, Path) else v
-                                                     for k, v in asdict(cfg).items()}})
+                                          "config": config_json(cfg)})
     print(f"{cfg.out}: {cfg.agent} on {env_id}, demo {cfg.demo or 'none'}: success "
           f"{sum(r['success'] for r in rows)}/{n} ({summary['success_rate']:.0%}), {summary['mean_steps']:.1f} steps, "
           f"return {summary['mean_return']:.2f}, {summary['total_wall_s']:.1f} s in all")

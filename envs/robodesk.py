@@ -159,14 +159,17 @@ class PushRedEnv(gym.Env):
         mujoco.mj_getState(m, d, state, spec)
         return np.concatenate([state, [float(self._desk.success), float(self._steps)]])
 
-    def set_state(self, state: np.ndarray) -> None:
+    def set_state(self, state: np.ndarray, render: bool = True) -> None:
+        """Restore a :meth:`get_state`; ``render=False`` skips rendering the restored frame (the next
+        ``step`` renders anyway)."""
         import mujoco
         mujoco.mj_setState(self.physics.model.ptr, self.physics.data.ptr, np.asarray(state[:-2], np.float64),
                            mujoco.mjtState.mjSTATE_INTEGRATION)
         self.physics.forward()
         self._desk.physics_copy.data.qpos[:] = self.physics.data.qpos[:]
         self._desk.success, self._steps = bool(state[-2]), int(state[-1])
-        self._obs = self._render_image()
+        if render:
+            self._obs = self._render_image()
 
     # -- rendering ---------------------------------------------------------------------------
     def _render_image(self, *_, **__) -> np.ndarray:

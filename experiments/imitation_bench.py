@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from agents.run_agent import RunAgentConfig
+from agents.run_agent import RunAgentConfig, finished_run
 from agents.run_agent import main as run_agent
 from envs.cli import UsageError, run
 from experiments.tables import save_figure, write_table
@@ -77,20 +77,10 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _saved(run_cfg: RunAgentConfig) -> dict | None:
-    """The metrics of a finished run with the same settings, if any (so a rerun resumes)."""
-    path = run_cfg.out / "metrics.json"
-    if not path.is_file():
-        return None
-    saved = json.loads(path.read_text())
-    want = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(run_cfg).items()}
-    return saved if saved.get("config") == want else None
-
-
 def main(cfg: ImitationBenchConfig) -> None:
     rows = []
     for task, name, run_cfg in settings(cfg):
-        metrics = _saved(run_cfg)
+        metrics = finished_run(run_cfg)
         if metrics is None:
             run_agent(run_cfg)
             metrics = json.loads((run_cfg.out / "metrics.json").read_text())

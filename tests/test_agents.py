@@ -9,42 +9,11 @@ import pytest
 import envs
 from agents.imitation import ImitationAgent, ImitationConfig
 from agents.run_agent import RunAgentConfig, main, run_episodes
-from envs.actions import space_json
 from envs.cli import run
 from envs.demos import RECIPES, load_demo
 from envs.video import read, write
-from idm.model import IDMConfig, InverseDynamics
-from worldmodel.actions import ActionEncoder
-from worldmodel.decoder import Decoder, DecoderConfig
+from idm.model import InverseDynamics
 from worldmodel.simulator import VideoSimulator
-from worldmodel.tokenizer import VQTokenizer
-
-
-def tiny_models(root, env_name):
-    """An untrained tiny world model + IDM for ``env_name``'s action space, saved under ``root``."""
-    env = envs.make(env_name)
-    space = space_json(env.action_space)
-    tok = VQTokenizer.from_preset("tiny")
-    decoder = Decoder(DecoderConfig.from_name("tiny", vocab_size=tok.codebook_size + 2,
-                                              action_dim=ActionEncoder(space).dim,
-                                              max_seq_len=16 * tok.tokens_per_frame + 2))
-    config = {"version": 1, "codebook_size": tok.codebook_size, "grid": list(tok.grid), "frame_size": 64,
-              "action_space": space, "clip_frames": 16, "stride": 1, "fps": 10.0, "env_id": env.spec.id}
-    VideoSimulator(tok, decoder, config).save_pretrained(root / "wm")
-    InverseDynamics(IDMConfig(space, channels=(8, 16, 32), dim=32, n_layer=1, n_head=2, window=8,
-                              env_id=env.spec.id)).save_pretrained(root / "idm")
-    env.close()
-    return root / "wm", root / "idm"
-
-
-@pytest.fixture(scope="module")
-def crafter_models(tmp_path_factory):
-    return tiny_models(tmp_path_factory.mktemp("crafter"), "crafter")
-
-
-@pytest.fixture(scope="module")
-def push_red_models(tmp_path_factory):
-    return tiny_models(tmp_path_factory.mktemp("push_red"), "push_red")
 
 
 def agent_cfg(models, out, **kw):

@@ -114,6 +114,16 @@ def test_action_conditioning_changes_rollouts(sim, shard):
     assert not torch.allclose(la[:, -1], lb[:, -1])  # the next frame's first token depends on the action
 
 
+def test_guided_rollouts_interpolate_between_unconditioned_and_conditioned(sim, shard):
+    frames = EpisodeDataset(shard / "data").frames(2)[:2]
+    actions = np.array([[[1], [2]], [[5], [5]], [[3], [0]]])
+    guided = sim.rollout(frames, actions, seed=3, guidance=2.5)
+    assert guided.shape == (3, 2, 64, 64, 3) and not np.array_equal(guided, sim.rollout(frames, actions, seed=3))
+    # w = 0 keeps only the action-free branch: the same samples as imagining without actions
+    assert np.array_equal(sim.rollout(frames, actions, seed=3, guidance=0.0),
+                          sim.imagine([], frames, n_frames=2, n_samples=3, seed=3))
+
+
 def test_bad_inputs(sim, shard):
     frames = EpisodeDataset(shard / "data").frames(0)
     with pytest.raises(ValueError, match="one int action in \\[0, 17\\)"):

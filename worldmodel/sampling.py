@@ -70,12 +70,24 @@ def decode_one(model: Decoder, token: torch.Tensor, pos: int, actions: torch.Ten
 
 def decode_n(model: Decoder, logits: torch.Tensor, start: int, n_new: int, actions: torch.Tensor | None,
              temperature: float, top_k: int | None, generator: torch.Generator | None,
-             vocab: int | None = None) -> torch.Tensor:
-    """Sample ``n_new`` ids ``[B, n_new]`` from ``logits`` onward, feeding each at ``start``, ``start+1``, ..."""
-    out = [sample(logits, temperature, top_k, generator, vocab)]
+             vocab: int | None = None, guidance: float | None = None) -> torch.Tensor:
+    """Sample ``n_new`` ids ``[B, n_new]`` from ``logits`` onward, feeding each at ``start``, ``start+1``, ...
+
+    ``guidance`` w (classifier-free guidance on the actions): the rows are two halves, action-conditioned
+    then unconditioned; each id is drawn from ``uncond + w * (cond - uncond)`` and fed to both halves,
+    so ``B / 2`` sequences come back.
+    """
+    def pick(logits: torch.Tensor) -> torch.Tensor:
+        if guidance is not None:
+            cond, uncond = logits.chunk(2)
+            logits = uncond + guidance * (cond - uncond)
+        return sample(logits, temperature, top_k, generator, vocab)
+
+    out = [pick(logits)]
     for pos in range(start, start + n_new - 1):
-        logits = decode_one(model, out[-1], pos, _slice(actions, pos, pos + 1))
-        out.append(sample(logits, temperature, top_k, generator, vocab))
+        fed = out[-1] if guidance is None else out[-1].repeat(2)
+        logits = decode_one(model, fed, pos, _slice(actions, pos, pos + 1))
+        out.append(pick(logits))
     return torch.stack(out, dim=1)
 
 
@@ -97,8 +109,9 @@ def generate(model: Decoder, prompt: torch.Tensor, n_new: int, actions: torch.Te
 def generate_shared_prefix(model: Decoder, prefix: torch.Tensor, n: int, n_new: int,
                            actions: torch.Tensor | None = None, temperature: float = 1.0,
                            top_k: int | None = None, generator: torch.Generator | None = None,
-                           vocab: int | None = None) -> torch.Tensor:
-    """``n`` continuations ``[n, n_new]`` of one ``prefix [1, P]``, its KV cache computed once.
+                           vocab: int | None = None, guidance: float | None = None) -> torch.Tensor:
+    """``n`` continuations ``[n, n_new]`` of one ``prefix [1, P]``, its KV cache computed once
+    (``n / 2`` with ``guidance``: see :func:`decode_n`).
 
     ``actions [n, P + n_new, A + 1]`` may differ between rows from some position on (e.g. MPC's
     candidate action at the context's last token): the part every row shares is prefilled at batch
@@ -119,7 +132,7 @@ def generate_shared_prefix(model: Decoder, prefix: torch.Tensor, n: int, n_new: 
         model.broadcast_cache(n, shared)
     if shared < length:
         logits = prefill(model, prefix[:, shared:].expand(n, -1), shared, _slice(actions, shared, length))
-    return decode_n(model, logits, length, n_new, actions, temperature, top_k, generator, vocab)
+    return decode_n(model, logits, length, n_new, actions, temperature, top_k, generator, vocab, guidance)
 
 
 @torch.no_grad()

@@ -101,10 +101,12 @@ class VideoSimulator:
 
     @torch.no_grad()
     def rollout(self, context: np.ndarray, actions, temperature: float = 1.0, top_k: int | None = None,
-                seed: int = 0, past_actions=None) -> np.ndarray:
+                seed: int = 0, past_actions=None, guidance: float = 1.0) -> np.ndarray:
         """Predict ``H`` frames for each of ``N`` action sequences ``actions [N, H, ...]`` from ``context``
         frames ``[C, H, W, 3]``; ``past_actions [C - 1, ...]`` are the actions between the context frames
-        (optional). Returns uint8 ``[N, H, H_img, W_img, 3]``."""
+        (optional). ``guidance`` w != 1 samples with classifier-free guidance on the actions (the model
+        was trained with action dropout): ``uncond + w * (cond - uncond)``, at twice the compute.
+        Returns uint8 ``[N, H, H_img, W_img, 3]``."""
         if self.actions.dim == 0:
             raise ValueError("this world model was trained without actions; use imagine()")
         enc = self.actions.encode(actions)
@@ -119,7 +121,11 @@ class VideoSimulator:
         if past_actions is not None and c > 1:
             past = self.actions.encode(past_actions)[None].expand(n, -1, -1)
             feats = feats + self.layout.action_features(past, total, first_frame=0)
-        ids = self._generate(prefix, n, horizon, feats.to(self.device), temperature, top_k, seed)
+        guided = guidance != 1.0
+        if guided:
+            feats = torch.cat([feats, torch.zeros_like(feats)])
+        ids = self._generate(prefix, 2 * n if guided else n, horizon, feats.to(self.device), temperature, top_k,
+                             seed, guidance if guided else None)
         return self._decode(ids)
 
     # -- internals ----------------------------------------------------------------------------
@@ -148,7 +154,7 @@ class VideoSimulator:
         return ids.reshape(n, *self.tokenizer.grid)
 
     def _generate(self, prefix: torch.Tensor, n: int, n_frames: int, feats: torch.Tensor | None,
-                  temperature: float, top_k: int | None, seed: int) -> torch.Tensor:
+                  temperature: float, top_k: int | None, seed: int, guidance: float | None = None) -> torch.Tensor:
         """Sample ``n_frames`` frames of codebook ids for ``n`` rows after ``prefix [1 or n, P]``; a
         one-row prefix is shared: its KV cache is computed once and broadcast to the ``n`` rows."""
         n_new = n_frames * self.layout.tokens_per_frame
@@ -160,5 +166,5 @@ class VideoSimulator:
         kw = dict(actions=feats, temperature=temperature, top_k=top_k, generator=g, vocab=self.layout.codebook_size)
         prefix = prefix.to(self.device)
         if prefix.shape[0] == 1:
-            return generate_shared_prefix(self.decoder, prefix, n, n_new, **kw)
+            return generate_shared_prefix(self.decoder, prefix, n, n_new, guidance=guidance, **kw)
         return generate(self.decoder, prefix, n_new, **kw)

@@ -1,0 +1,48 @@
+"""Costs of predicted videos for MPC (lower is better), VP²'s two kinds.
+
+- ``mse``: pixel mean squared error (frames in [0, 1]) to a goal image, summed over the predicted frames.
+- ``classifier``: VP²'s RoboDesk cost, ``0.5 * mse + 10 * sum of logits`` where the logits are those
+  of failure, i.e. ``-10 *`` the success classifier's logits (a likelier success costs less).
+  Without a goal image the mse term is left out.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from worldmodel.classifier import SuccessClassifier
+
+CostKind = Literal["mse", "classifier"]
+
+
+class VideoCost:
+    def __init__(self, kind: CostKind, frame_shape: tuple[int, ...], classifier: SuccessClassifier | None = None,
+                 mse_weight: float = 0.5, logit_weight: float = 10.0):
+        if kind == "classifier" and classifier is None:
+            raise ValueError("the classifier cost needs a success classifier")
+        self.kind, self.frame_shape, self.classifier = kind, tuple(frame_shape), classifier
+        self.mse_weight, self.logit_weight = mse_weight, logit_weight
+        self.goal: np.ndarray | None = None
+
+    def set_goal(self, goal: np.ndarray | None) -> None:
+        """The goal image, uint8 of ``frame_shape``; None: no goal (only the classifier cost works then)."""
+        if goal is not None:
+            goal = np.asarray(goal)
+            if goal.shape != self.frame_shape:
+                raise ValueError(f"the goal image has shape {goal.shape}; expected {self.frame_shape} (uint8 HxWx3)")
+        elif self.kind == "mse":
+            raise ValueError("the mse cost needs a goal image (pass --goal, a push_red instance or a --demo)")
+        self.goal = goal
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Costs ``[N]`` of predicted videos uint8 ``[N, H, *frame_shape]``."""
+        n = len(frames)
+        cost = np.zeros(n)
+        if self.goal is not None:
+            diff = frames.astype(np.float32) / 255 - self.goal.astype(np.float32) / 255
+            mse = (diff ** 2).reshape(n, frames.shape[1], -1).mean(-1).sum(1)
+            cost += mse if self.kind == "mse" else self.mse_weight * mse
+        if self.kind == "classifier":
+            cost -= self.logit_weight * self.classifier.logits(frames).sum(1)
+        return cost

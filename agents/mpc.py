@@ -1,0 +1,141 @@
+"""The MPC agent: sample action sequences, predict their videos, score them, act (VP²'s protocol).
+
+Each step, for each episode: the planner (MPPI or CEM, :mod:`agents.planners`) proposes ``samples``
+action sequences of ``horizon`` steps; a predictor turns the last ``context_frames`` observations and
+the actions between them plus each sequence into predicted frames; :class:`agents.costs.VideoCost`
+scores them; the first action of the optimised mean is executed, and the mean is shifted to warm-start
+the next step. Predictors:
+
+- :class:`ModelPredictor`: the world model, only through ``VideoSimulator.rollout`` (one batched call
+  per planning round; the samples share the context prefix's KV cache);
+- :class:`agents.oracle.EnvOracle`: the real simulator (VP²'s "simulator oracle").
+
+The goal image comes from the env (a push_red instance), from the user, or is imagined by the world
+model from a demo video of another instance (:func:`goal_from_demo`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Protocol, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from agents.costs import CostKind, VideoCost
+from agents.planners import Planner, PlannerConfig
+from worldmodel.simulator import VideoSimulator
+
+
+@dataclass
+class MPCConfig(PlannerConfig):
+    cost: CostKind = field(default="classifier", metadata={
+        "help": "mse: pixel MSE to the goal image; classifier: VP²'s 0.5 * mse - 10 * success logits"})
+    classifier: Optional[str] = field(default=None, metadata={
+        "help": "success classifier folder or shipped name (none: the env's)"})
+    context_frames: int = field(default=2, metadata={"help": "observed frames the predictor conditions on"})
+    mse_weight: float = field(default=0.5, metadata={"help": "classifier cost: weight of the goal MSE"})
+    logit_weight: float = field(default=10.0, metadata={"help": "classifier cost: weight of the success logits"})
+    guidance: float = field(default=1.0, metadata={
+        "help": "world model: classifier-free guidance on the actions (1: none; >1 follows actions harder, 2x compute)"})
+
+    def __post_init__(self):
+        PlannerConfig.__post_init__(self)
+        if self.context_frames < 1:
+            raise ValueError(f"--context-frames must be >= 1, got {self.context_frames}")
+
+
+class Predictor(Protocol):
+    def __call__(self, row: int, context: np.ndarray, past_actions: np.ndarray | None, actions: np.ndarray,
+                 seed: int) -> np.ndarray:
+        """Frames uint8 ``[N, H, h, w, 3]`` for ``actions [N, H, A]`` taken after ``context [C, h, w, 3]``
+        of episode ``row`` (``past_actions [C - 1, A]`` led through the context)."""
+
+
+class ModelPredictor:
+    """The world model as predictor."""
+
+    def __init__(self, sim: VideoSimulator, temperature: float = 1.0, top_k: int | None = None,
+                 guidance: float = 1.0):
+        self.sim, self.temperature, self.top_k, self.guidance = sim, temperature, top_k, guidance
+
+    def __call__(self, row, context, past_actions, actions, seed):
+        return self.sim.rollout(context, actions, temperature=self.temperature, top_k=self.top_k, seed=seed,
+                                past_actions=past_actions, guidance=self.guidance)
+
+
+def goal_from_demo(sim: VideoSimulator, demo: np.ndarray, obs: np.ndarray, demo_frames: int, query_frames: int,
+                   gen_frames: int, samples: int = 1, cost: VideoCost | None = None, seed: int = 0) -> np.ndarray:
+    """A goal image for the episode at ``obs``, imagined from a demo of another instance: the prompt is
+    the demo's last ``demo_frames`` frames and ``obs`` as the query; of ``samples`` imagined futures,
+    the last frame of the one the cost likes best (the first one without a cost)."""
+    query = np.repeat(np.asarray(obs)[None], query_frames, axis=0)
+    futures = sim.imagine([demo[-demo_frames:]], query, n_frames=gen_frames, n_samples=samples, seed=seed)
+    goals = futures[:, -1]
+    return goals[int(np.argmin(cost(goals[:, None])))] if cost is not None and samples > 1 else goals[0]
+
+
+class MPCAgent:
+    """Plans each active episode in turn; ``plan_seconds`` records the wall time of every planning call."""
+
+    def __init__(self, predictor: Predictor, cost: VideoCost, cfg: MPCConfig, action_space: gym.spaces.Box,
+                 goal_fn=None, goal: np.ndarray | None = None):
+        if not isinstance(action_space, gym.spaces.Box):
+            raise ValueError(f"MPC plans continuous actions; this env's action space is {action_space}")
+        self.predictor, self.cost, self.cfg, self.space = predictor, cost, cfg, action_space
+        self.goal_fn = goal_fn  # (demo, obs, seed) -> a goal image imagined from the demo
+        self.goal = goal  # the user's goal image, for every episode
+        self.plan_seconds: list[float] = []
+        self.predictions: list[np.ndarray | None] = []
+
+    def reset(self, obs: Sequence[np.ndarray], demo: np.ndarray | None = None, seeds: Sequence[int] | None = None,
+              goals: Sequence[np.ndarray | None] | None = None) -> None:
+        """Start episodes at ``obs``; ``goals`` are the envs' goal images (None where an env has none)."""
+        b = len(obs)
+        seeds = list(seeds) if seeds is not None else [0] * b
+        goals = list(goals) if goals is not None else [None] * b
+        for i in range(b):  # the user's goal, else one imagined from the demo, else the env's (an instance's)
+            if self.goal is not None:
+                goals[i] = self.goal
+            elif demo is not None and self.goal_fn is not None:
+                goals[i] = self.goal_fn(demo, obs[i], seeds[i])
+            self.cost.set_goal(goals[i])  # checks its shape now, before the episode starts
+        self.goals, self.seeds = goals, seeds
+        self.planners = [Planner(self.cfg, self.space.low, self.space.high, seed=s) for s in seeds]
+        self.history = [[o] for o in obs]
+        self.past: list[list[np.ndarray]] = [[] for _ in range(b)]
+        self.steps, self.calls = [0] * b, [0] * b
+        self.predictions = [None] * b
+
+    def act(self, obs: Sequence[np.ndarray], active: Sequence[bool] | None = None) -> list[np.ndarray | None]:
+        c = self.cfg.context_frames
+        actions: list[np.ndarray | None] = [None] * len(obs)
+        for i in range(len(obs)):
+            if active is not None and not active[i]:
+                continue
+            if self.steps[i]:
+                self.history[i] = (self.history[i] + [obs[i]])[-c:]
+            context = np.stack([self.history[i][0]] * (c - len(self.history[i])) + self.history[i])
+            past = self.past[i][-(c - 1):] if c > 1 else []
+            past = np.stack([np.zeros(self.space.shape, np.float32)] * (c - 1 - len(past)) + past) if c > 1 else None
+            self.cost.set_goal(self.goals[i])
+            best: dict = {}
+
+            def cost_fn(samples: np.ndarray, i=i, context=context, past=past, best=best) -> np.ndarray:
+                self.calls[i] += 1
+                frames = self.predictor(i, context, past, samples, seed=self.seeds[i] * 100_003 + self.calls[i])
+                costs = self.cost(frames)
+                best["frame"] = frames[int(np.argmin(costs)), 0]
+                return costs
+
+            start = time.perf_counter()
+            actions[i] = self.planners[i].plan(cost_fn).astype(np.float32)
+            self.plan_seconds.append(time.perf_counter() - start)
+            self.predictions[i] = best["frame"]
+            self.past[i].append(actions[i])
+            self.steps[i] += 1
+        return actions
+
+    def close(self) -> None:
+        if hasattr(self.predictor, "close"):
+            self.predictor.close()

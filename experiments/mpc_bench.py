@@ -1,0 +1,219 @@
+"""``mpc_bench``: VP²'s planning protocol on push_red, our MPC agents beside VP²'s published numbers.
+
+    mpc_bench --out results/mpc_bench                          # 30 instances x seeds 1-4, MPPI + classifier cost
+    mpc_bench --settings mpc oracle --oracle-instances 6 --workers 2
+    mpc_bench --planner cem --samples 100 --out results/mpc_cem  # sweeps are one flag away
+    mpc_bench --quick                                          # a few instances, few samples: minutes on 2 cores
+
+Every episode is one ``run_agent`` run (15 control steps, stop at the first press) kept under
+``--out/runs/<setting>/seed<S>_instance<I>/`` with its mp4 and ``metrics.json``; a rerun skips the
+episodes already there, so a killed benchmark continues where it stopped. ``--out`` remembers the
+configuration it was started with (``bench_config.json``) and refuses to mix in results of another.
+Settings: ``mpc`` (the world model, each instance's goal image), ``mpc-demo`` (the goal imagined from
+the shipped push_red demo of a held-out instance), ``oracle`` (the same MPC with the real simulator as
+predictor: VP²'s simulator oracle), ``random``, ``expert``. Writes ``mpc_bench.{md,csv,json,png}``:
+success (mean over seeds, min-max across seeds), mean seconds per planning call and per episode.
+
+More machines: each episode is independent, so split the ``(setting, seed, instance)`` grid. With Ray,
+``ray.remote(num_cpus=2)(experiments.mpc_bench.run_episode)`` over ``episode_configs(cfg)`` and run
+``mpc_bench`` once more at the end to gather the table; with one process per GPU, start one
+``CUDA_VISIBLE_DEVICES=K mpc_bench --shard K/N --device cuda`` per GPU on the same ``--out`` (shared
+storage), then gather the same way.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from agents.mpc import MPCConfig
+from agents.run_agent import RunAgentConfig, finished_run
+from agents.run_agent import main as run_agent
+from envs.cli import UsageError, run
+from envs.files import write_json
+from experiments.tables import save_figure, write_table
+
+# VP² (Tian et al., ICLR 2023) and iVideoGPT (Wu et al., NeurIPS 2024): push_red success with MPC.
+VP2_PUSH_RED = {"iVideoGPT": 0.922, "SVG'": 0.760, "MCVD": 0.733, "FitVid": 0.587, "Struct-VRNN": 0.307,
+                "MaskViT": 0.240, "simulator oracle (VP²)": 0.900}
+SETTINGS = ("mpc", "mpc-demo", "oracle", "random", "expert")
+CONFIG_FILE = "bench_config.json"
+# Flags that change how fast a run goes, not what it measures: a resumed benchmark may change them.
+VOLATILE = {"out", "workers", "threads", "shard", "device"}
+
+
+@dataclass
+class _BenchSettings:
+    out: Path = field(default=Path("results/mpc_bench"), metadata={"help": "output folder"})
+    settings: tuple[str, ...] = field(default=("mpc", "mpc-demo", "random"), metadata={
+        "help": f"which agents to run: {', '.join(SETTINGS)}"})
+    instances: int = field(default=30, metadata={"help": "VP² benchmark instances 0..N-1"})
+    seeds: tuple[int, ...] = field(default=(1, 2, 3, 4), metadata={"help": "planner/sampling seeds (VP²: 1-4)"})
+    steps: int = field(default=15, metadata={"help": "control steps per episode (VP²: 15)"})
+    model: Optional[str] = field(default=None, metadata={"help": "world model (none: the shipped push_red model)"})
+    temperature: float = field(default=1.0, metadata={"help": "world-model sampling temperature"})
+    top_k: Optional[int] = field(default=None, metadata={"help": "world-model top-k sampling (none: all ids)"})
+    oracle_instances: Optional[int] = field(default=None, metadata={
+        "help": "oracle: instances 0..N-1 only (none: all); it steps the real simulator samples x horizon times per step"})
+    demo_instances: Optional[int] = field(default=None, metadata={
+        "help": "mpc-demo: instances 0..N-1 only (none: all)"})
+    oracle_samples: Optional[int] = field(default=None, metadata={"help": "oracle: samples (none: --samples)"})
+    oracle_horizon: Optional[int] = field(default=None, metadata={"help": "oracle: horizon (none: --horizon)"})
+    workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
+    threads: int = field(default=1, metadata={"help": "torch CPU threads per worker"})
+    device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
+    shard: Optional[str] = field(default=None, metadata={
+        "help": "K/N: run only every N-th episode from the K-th (one process per GPU or machine)"})
+    quick: bool = field(default=False, metadata={
+        "help": "2 instances, 1 seed, 3 steps, 8 samples of horizon 2 (CI-sized)"})
+
+
+@dataclass
+class MPCBenchConfig(MPCConfig, _BenchSettings):
+    """VP²'s push_red MPC protocol: success over instances and seeds, beside VP²'s numbers."""
+
+    def __post_init__(self):
+        MPCConfig.__post_init__(self)
+        unknown = sorted(set(self.settings) - set(SETTINGS))
+        if unknown:
+            raise UsageError(f"unknown settings {unknown}; known: {', '.join(SETTINGS)}")
+        if not 1 <= self.instances <= 30:
+            raise UsageError(f"--instances must lie in [1, 30] (the VP² benchmark set), got {self.instances}")
+        if self.workers < 1 or self.threads < 1 or self.steps < 1 or not self.seeds:
+            raise UsageError("--workers, --threads and --steps must be >= 1 and --seeds not empty")
+        if self.shard is not None:
+            k, _, n = self.shard.partition("/")
+            if not (k.isdigit() and n.isdigit() and int(k) < int(n)):
+                raise UsageError(f"--shard must be K/N with 0 <= K < N, got {self.shard!r}")
+        if self.quick:
+            self.instances, self.seeds, self.steps = min(self.instances, 2), self.seeds[:1], min(self.steps, 3)
+            self.samples, self.horizon = min(self.samples, 8), min(self.horizon, 2)
+            self.oracle_samples, self.oracle_horizon = min(self.oracle_samples or 4, 4), 2
+
+
+def episode_configs(cfg: MPCBenchConfig) -> list[tuple[str, int, int, RunAgentConfig]]:
+    """(setting, seed, instance, run_agent config) of every episode."""
+    planner = {f.name: getattr(cfg, f.name) for f in fields(MPCConfig)}
+    out = []
+    for setting in cfg.settings:
+        limit = {"oracle": cfg.oracle_instances, "mpc-demo": cfg.demo_instances}.get(setting)
+        n = min(cfg.instances, limit or cfg.instances)
+        kw: dict = dict(agent={"mpc-demo": "mpc"}.get(setting, setting))
+        if setting == "mpc-demo":  # 4 imagined goals; the classifier keeps the likeliest success
+            kw.update(demo="push_red.mp4", n_candidates=4)
+        if setting == "oracle":
+            kw.update(oracle_workers=0, samples=cfg.oracle_samples or cfg.samples,
+                      horizon=cfg.oracle_horizon or cfg.horizon)
+        for seed in cfg.seeds:
+            for instance in range(n):
+                out.append((setting, seed, instance, RunAgentConfig(**{
+                    **planner, "env": "push_red", "episodes": 1, "seed": seed, "instance": instance,
+                    "model": cfg.model, "temperature": cfg.temperature, "top_k": cfg.top_k, "max_steps": cfg.steps,
+                    "threads": cfg.threads, "device": cfg.device, **kw,
+                    "out": cfg.out / "runs" / setting / f"seed{seed}_instance{instance:02d}"})))
+    return out
+
+
+def run_episode(run_cfg: RunAgentConfig) -> dict:
+    """One episode (in a worker process or a cluster task); returns its metrics."""
+    return finished_run(run_cfg) or (run_agent(run_cfg), json.loads((run_cfg.out / "metrics.json").read_text()))[1]
+
+
+def _check_out(cfg: MPCBenchConfig) -> None:
+    """Refuse an ``--out`` that holds results of another configuration; else remember this one."""
+    mine = {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items() if k not in VOLATILE}
+    path = cfg.out / CONFIG_FILE
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        diffs = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k) and k != "settings")
+        if diffs:
+            raise UsageError(f"{cfg.out} holds a benchmark run with other settings ({', '.join(diffs)}: "
+                             f"{', '.join(f'{saved.get(k)} -> {mine.get(k)}' for k in diffs)}); "
+                             "use another --out to keep results apart")
+    elif cfg.out.is_dir() and any(cfg.out.iterdir()):
+        raise UsageError(f"{cfg.out} is not empty and holds no {CONFIG_FILE}; use an empty or new --out")
+    write_json(path, mine)
+
+
+def main(cfg: MPCBenchConfig) -> list[dict]:
+    _check_out(cfg)
+    jobs = episode_configs(cfg)
+    mine = jobs
+    if cfg.shard:
+        k, n = map(int, cfg.shard.split("/"))
+        mine = jobs[k::n]
+    todo = [job for job in mine if finished_run(job[3]) is None]
+    print(f"mpc_bench: {len(mine)} episodes, {len(mine) - len(todo)} already done, {len(todo)} to run "
+          f"with {cfg.workers} worker(s)")
+    with tqdm(total=len(todo), desc="mpc_bench", unit="ep") as bar:
+        if cfg.workers == 1:
+            for *_, run_cfg in todo:
+                run_episode(run_cfg)
+                bar.update()
+        else:
+            with mp.get_context("spawn").Pool(cfg.workers) as pool:
+                for _ in pool.imap_unordered(run_episode, [job[3] for job in todo]):
+                    bar.update()
+    results = {(s, seed, i): finished_run(c) for s, seed, i, c in jobs}
+    if any(m is None for m in results.values()):  # other shards still running
+        print(f"mpc_bench: {sum(m is None for m in results.values())} episodes of other shards are not done; "
+              "run mpc_bench again when they are to write the table")
+        return []
+    rows = summarize(cfg, results)
+    keys = ["setting", "episodes", "success", "seed_min", "seed_max", "plan_s", "episode_s", "source"]
+    write_table(cfg.out, "mpc_bench", rows, keys, {"config": json.loads(json.dumps(asdict(cfg), default=str))})
+    _plot(rows, cfg.out / "mpc_bench.png")
+    print((cfg.out / "mpc_bench.md").read_text())
+    return rows
+
+
+def summarize(cfg: MPCBenchConfig, results: dict[tuple[str, int, int], dict]) -> list[dict]:
+    """One row per setting (success averaged over seeds, min-max across seeds), then VP²'s rows."""
+    rows = []
+    for setting in cfg.settings:
+        per_seed, plan, wall, n = [], [], [], 0
+        for seed in cfg.seeds:
+            eps = [m for (s, sd, _), m in results.items() if s == setting and sd == seed]
+            per_seed.append(np.mean([m["episodes"][0]["success"] for m in eps]))
+            plan += [m["summary"]["mean_plan_s"] for m in eps if "mean_plan_s" in m["summary"]]
+            wall += [m["summary"]["total_wall_s"] for m in eps]
+            n += len(eps)
+        rows.append({"setting": setting, "episodes": n, "success": round(float(np.mean(per_seed)), 3),
+                     "seed_min": round(float(min(per_seed)), 3), "seed_max": round(float(max(per_seed)), 3),
+                     "plan_s": round(float(np.mean(plan)), 2) if plan else "-",
+                     "episode_s": round(float(np.mean(wall)), 1), "source": "ours"})
+    rows += [{"setting": name, "success": value, "source": "VP² / iVideoGPT papers"}
+             for name, value in VP2_PUSH_RED.items()]
+    return rows
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(rows), 3.8))
+    ours = [r["source"] == "ours" for r in rows]
+    err = [[r["success"] - r.get("seed_min", r["success"]) for r in rows],
+           [r.get("seed_max", r["success"]) - r["success"] for r in rows]]
+    ax.bar(range(len(rows)), [r["success"] for r in rows], yerr=err, capsize=3,
+           color=["C0" if o else "C7" for o in ours])
+    ax.set_xticks(range(len(rows)), [r["setting"] for r in rows], rotation=35, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("push_red success (min-max over seeds)")
+    ax.set_title("VP² push_red: ours (blue) vs published (grey)")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def cli() -> None:
+    run(main, MPCBenchConfig)
+
+
+if __name__ == "__main__":
+    cli()

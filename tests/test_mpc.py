@@ -1,0 +1,109 @@
+"""The MPC agent: costs, the simulator oracle pressing the button, ``run_agent --agent mpc`` (goal from a
+demo, bad input) and ``mpc_bench --quick`` end to end with resume, on tiny untrained world models."""
+import json
+
+import numpy as np
+import pytest
+
+import envs
+from agents.costs import VideoCost
+from agents.mpc import MPCAgent, MPCConfig
+from agents.oracle import EnvOracle
+from agents.run_agent import RunAgentConfig, main, run_episodes
+from envs.cli import run
+from envs.video import read
+from experiments import mpc_bench
+from worldmodel.classifier import SuccessClassifier
+from worldmodel.simulator import VideoSimulator
+
+EASY = 4  # the scripted expert presses this instance's button on its third step
+
+
+def test_costs_rank_frames_by_goal_distance_and_success():
+    goal = np.full((64, 64, 3), 200, np.uint8)
+    frames = np.stack([np.full((2, 64, 64, 3), v, np.uint8) for v in (0, 150, 200)])
+    mse = VideoCost("mse", (64, 64, 3))
+    mse.set_goal(goal)
+    assert list(np.argsort(mse(frames))) == [2, 1, 0]
+    clf = SuccessClassifier.from_pretrained("push-red")
+    env = envs.make("push_red")
+    start, info = env.reset(options={"instance": 0})
+    env.close()
+    both = VideoCost("classifier", (64, 64, 3), clf)
+    both.set_goal(None)  # classifier only
+    pressed = np.stack([np.stack([start] * 2), np.stack([info["goal"]] * 2)])
+    costs = both(pressed)
+    assert costs[1] < costs[0]  # the goal frame shows the lit button: likelier success, lower cost
+    with pytest.raises(ValueError, match=r"expected \(64, 64, 3\)"):
+        mse.set_goal(np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match="needs a goal image"):
+        mse.set_goal(None)
+
+
+def test_oracle_presses_the_button_on_an_easy_instance():
+    env = envs.make("push_red", max_episode_steps=6)
+    cost = VideoCost("classifier", (64, 64, 3), SuccessClassifier.from_pretrained("push-red"))
+    oracle = EnvOracle([env], workers=0)
+    agent = MPCAgent(oracle, cost, MPCConfig(samples=8, horizon=3), env.action_space)
+    (row,), (frames,) = run_episodes([env], agent, None, seeds=[1], instances=[EASY], stop_on_success=True)
+    assert row["success"] and row["steps"] <= 6
+    assert frames.shape[2] == 3 * 64  # real | predicted | goal
+    assert len(agent.plan_seconds) == row["steps"]
+    env.close()
+
+
+def test_model_rollouts_take_actions_of_the_models_shape(push_red_models):
+    sim = VideoSimulator.from_pretrained(push_red_models[0])
+    context = np.zeros((2, 64, 64, 3), np.uint8)
+    assert sim.rollout(context, np.zeros((3, 2, 5), np.float32)).shape == (3, 2, 64, 64, 3)
+    with pytest.raises(ValueError, match=r"expects float actions of shape \(5,\)"):
+        sim.rollout(context, np.zeros((3, 2, 4), np.float32))
+
+
+def test_run_agent_mpc_with_a_goal_imagined_from_a_demo(push_red_models, tmp_path):
+    summary = main(RunAgentConfig(env="push_red", agent="mpc", demo="push_red.mp4", model=str(push_red_models[0]),
+                                  samples=4, horizon=2, max_steps=2, out=tmp_path / "out", seed=3))
+    assert summary["episodes"] == 1 and summary["mean_plan_s"] > 0
+    video = read(tmp_path / "out" / "episode_000.mp4")
+    assert video.shape == (3, 256, 3 * 256, 3)  # real | predicted | imagined goal, x4
+    assert video[:, :, 512:].max() > 0
+
+
+@pytest.mark.parametrize("case", ["goal_size", "goal_missing", "discrete_env", "std"])
+def test_mpc_bad_input_is_one_line(case, push_red_models, tmp_path, capsys):
+    from PIL import Image
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(small)
+    args = {"goal_size": ["--goal", str(small)], "goal_missing": ["--goal", str(tmp_path / "nope.png")],
+            "discrete_env": ["--env", "crafter"], "std": ["--std", "0.5", "0.5"]}[case]
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        run(main, RunAgentConfig, ["--env", "push_red", "--agent", "mpc", "--model", str(push_red_models[0]),
+                                   "--out", str(out), *args])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert {"goal_size": "(64, 64, 3)", "discrete_env": "continuous", "std": "5 components"}.get(case, "") in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_mpc_bench_quick_runs_resumes_and_refuses_other_settings(push_red_models, tmp_path, capsys):
+    args = ["--quick", "--out", str(tmp_path / "bench"), "--model", str(push_red_models[0]),
+            "--settings", "mpc", "random", "--workers", "2"]
+    rows = run(mpc_bench.main, mpc_bench.MPCBenchConfig, args)
+    ours = {r["setting"]: r for r in rows if r["source"] == "ours"}
+    assert set(ours) == {"mpc", "random"} and ours["mpc"]["episodes"] == 2 and ours["mpc"]["plan_s"] != "-"
+    assert any(r["setting"] == "iVideoGPT" for r in rows)
+    for name in ("mpc_bench.md", "mpc_bench.csv", "mpc_bench.json", "mpc_bench.png"):
+        assert (tmp_path / "bench" / name).is_file()
+    videos = sorted((tmp_path / "bench" / "runs").glob("*/*/episode_000.mp4"))
+    assert len(videos) == 4
+    stamp = {v: v.stat().st_mtime_ns for v in videos}
+    (videos[0].parent / "metrics.json").unlink()  # as if killed during that episode
+    capsys.readouterr()
+    run(mpc_bench.main, mpc_bench.MPCBenchConfig, args[:-2] + ["--workers", "1"])
+    assert "3 already done, 1 to run" in capsys.readouterr().out
+    assert all(v.stat().st_mtime_ns == stamp[v] for v in videos[1:])
+    with pytest.raises(SystemExit) as e:
+        run(mpc_bench.main, mpc_bench.MPCBenchConfig, args + ["--planner", "cem"])
+    assert e.value.code == 2 and "other settings (planner" in capsys.readouterr().err
+    assert json.loads((tmp_path / "bench" / "bench_config.json").read_text())["planner"] == "mppi"

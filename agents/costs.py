@@ -1,6 +1,8 @@
 """Costs of predicted videos for MPC (lower is better), VP²'s two kinds.
 
-- ``mse``: pixel mean squared error (frames in [0, 1]) to a goal image, summed over the predicted frames.
+- ``mse``: squared pixel error to a goal image (pixels in [0, 1]), summed over the pixels of each frame
+  and over the predicted frames. Summed, not averaged: MPPI's gamma 0.05 expects costs whose differences
+  between samples are tens of units; a per-pixel mean (differences ~0.01) would weight all samples alike.
 - ``classifier``: VP²'s RoboDesk cost, ``0.5 * mse + 10 * sum of logits`` where the logits are those
   of failure, i.e. ``-10 *`` the success classifier's logits (a likelier success costs less).
   Without a goal image the mse term is left out.
@@ -41,7 +43,7 @@ class VideoCost:
         cost = np.zeros(n)
         if self.goal is not None:
             diff = frames.astype(np.float32) / 255 - self.goal.astype(np.float32) / 255
-            mse = (diff ** 2).reshape(n, frames.shape[1], -1).mean(-1).sum(1)
+            mse = (diff ** 2).reshape(n, -1).sum(1)
             cost += mse if self.kind == "mse" else self.mse_weight * mse
         if self.kind == "classifier":
             cost -= self.logit_weight * self.classifier.logits(frames).sum(1)

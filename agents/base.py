@@ -15,8 +15,8 @@ from envs.experts import make_policy
 
 class Agent(Protocol):
     """``reset`` at the episodes' first observations (with an optional demo ``[T, H, W, 3]``, one seed
-    per episode and the envs' goal images where they have one), then ``act`` on each step's observations; ``active[i]`` False skips a finished episode
-    (its action is None). ``predictions[i]`` is the frame the agent expects episode ``i``'s env to show
+    per episode and the envs' goal images where they have one), then ``act`` on each step's
+    observations; ``active[i]`` False skips a finished episode (its action is None). ``predictions[i]`` is the frame the agent expects episode ``i``'s env to show
     after its last action (None when it does not imagine), shown beside the real one in videos."""
     predictions: list[np.ndarray | None]
 

@@ -3,7 +3,7 @@
     run_agent --env crafter --demo chop_wood.mp4                # shipped demo, world model and IDM
     run_agent --env push_red --demo push_red.mp4 --episodes 30  # the 30 VP² task instances
     run_agent --env crafter --agent expert --episodes 50
-    run_agent --env push_red --agent mpc --episodes 30      # MPPI + classifier cost to each instance's goal
+    run_agent --env push_red --agent mpc --samples 32 --horizon 4  # MPPI + classifier cost to the instance's goal
     run_agent --env push_red --agent mpc --demo push_red.mp4  # goal imagined from a demo of another instance
 
 Writes to ``--out``: ``episode_000.mp4`` ... (real observation | imagined frame | MPC goal, side by side, x4),
@@ -43,7 +43,6 @@ from worldmodel.simulator import VideoSimulator
 # Shipped world model, IDM and success classifier per env id.
 DEFAULTS = {"vidit/PushRed-v0": ("robodesk-push-red", "push-red", "push-red"),
             "vidit/Crafter-v0": ("crafter", "crafter", None)}
-MODEL_AGENTS = ("imitate", "mpc")
 INSTANCES = 60
 SCALE = 4  # video upscale, so 64 px frames are watchable
 

@@ -1,6 +1,7 @@
 """``mpc_bench``: VP²'s planning protocol on push_red, our MPC agents beside VP²'s published numbers.
 
-    mpc_bench --out results/mpc_bench                          # 30 instances x seeds 1-4, MPPI + classifier cost
+    mpc_bench --out results/mpc_bench --samples 32 --horizon 4 --seeds 1 --workers 2  # as benchmarked (~35 min)
+    mpc_bench --out results/mpc_vp2                            # VP²'s 200 x 10, seeds 1-4: days on 2 CPU cores
     mpc_bench --settings mpc oracle --oracle-instances 6 --workers 2
     mpc_bench --planner cem --samples 100 --out results/mpc_cem  # sweeps are one flag away
     mpc_bench --quick                                          # a few instances, few samples: minutes on 2 cores
@@ -37,6 +38,7 @@ from agents.run_agent import main as run_agent
 from envs.cli import UsageError, run
 from envs.files import write_json
 from experiments.tables import save_figure, write_table
+from worldmodel.simulator import resolve_model
 
 # VP² (Tian et al., ICLR 2023) and iVideoGPT (Wu et al., NeurIPS 2024): push_red success with MPC.
 VP2_PUSH_RED = {"iVideoGPT": 0.922, "SVG'": 0.760, "MCVD": 0.733, "FitVid": 0.587, "Struct-VRNN": 0.307,
@@ -141,6 +143,7 @@ def _check_out(cfg: MPCBenchConfig) -> None:
 
 
 def main(cfg: MPCBenchConfig) -> list[dict]:
+    resolve_model(cfg.model or "robodesk-push-red")  # a wrong --model fails here, before --out is touched
     _check_out(cfg)
     jobs = episode_configs(cfg)
     mine = jobs

@@ -1,7 +1,8 @@
 """Demonstration videos: find one (a path, or a shipped demo by name) and read it at a model's frame rate.
 
 Shipped demos (``envs/data/demos``) are recorded by our scripted experts on seeds and instances that
-no evaluation uses: ``chop_wood.mp4`` and ``eat_cow.mp4`` (Crafter), ``push_red.mp4`` (RoboDesk).
+no evaluation uses: ``chop_wood.mp4`` and ``eat_cow.mp4`` (Crafter), ``push_red.mp4`` (RoboDesk), and
+a random policy's ``crafter_random.mp4`` and ``push_red_random.mp4``.
 """
 from __future__ import annotations
 
@@ -42,21 +43,26 @@ def load_demo(name_or_path: str | os.PathLike, size: int, fps: float | None, min
     return frames
 
 
-# Seeds / instances of the shipped demos: far from every evaluation seed (0-49, 100-149) and
-# dataset seed (100000+, 200000+, 300000+); push_red uses a held-out task instance.
-RECIPES = {"chop_wood.mp4": ("chop_wood", 900_000, None), "eat_cow.mp4": ("eat_cow", 910_000, None),
-           "push_red.mp4": ("push_red", 920_000, 45)}
+# (env, policy, seed, instance) of the shipped demos: seeds far from every evaluation seed (0-49, 100-149)
+# and dataset seed (100000+, 200000+, 300000+); push_red uses a held-out task instance. The random-policy
+# demos are the "random demonstration" of the imitation benchmark.
+RECIPES = {"chop_wood.mp4": ("chop_wood", "expert", 900_000, None),
+           "eat_cow.mp4": ("eat_cow", "expert", 910_000, None),
+           "push_red.mp4": ("push_red", "expert", 920_000, 45),
+           "crafter_random.mp4": ("crafter", "random", 930_000, None),
+           "push_red_random.mp4": ("push_red", "random", 940_000, 45)}
 DEMO_STEPS = 15  # 16 frames: one VidIT clip
 
 
 def record(name: str, out_dir: Path = SHIPPED) -> Path:
-    """Record a shipped demo with the scripted expert: the first seed (from the recipe's) whose
-    expert succeeds within the clip, so the video shows the whole behaviour."""
+    """Record a shipped demo: for an expert, the first seed (from the recipe's) whose expert succeeds
+    within the clip, so the video shows the whole behaviour; for the random policy, the first seed whose
+    clip is whole (the player did not die)."""
     from envs import make
     from envs.experts import make_policy
-    env_name, seed, instance = RECIPES[name]
+    env_name, policy_name, seed, instance = RECIPES[name]
     env = make(env_name)
-    policy = make_policy("expert", env, seed=seed)
+    policy = make_policy(policy_name, env, seed=seed)
     for s in range(seed, seed + 100):
         obs, _ = env.reset(seed=s, options=None if instance is None else {"instance": instance})
         policy.reset(s)
@@ -67,10 +73,11 @@ def record(name: str, out_dir: Path = SHIPPED) -> Path:
             success = success or info["success"]
             if terminated:
                 break
-        if success and len(frames) == DEMO_STEPS + 1:
+        if (success or policy_name == "random") and len(frames) == DEMO_STEPS + 1:
             fps = env.metadata.get("render_fps") or 10
             return video.write(Path(out_dir) / name, np.stack(frames), fps=fps)
-    raise RuntimeError(f"the {env_name} expert never succeeded within {DEMO_STEPS} steps from seed {seed}")
+    raise RuntimeError(f"the {env_name} {policy_name} policy never made a whole clip within {DEMO_STEPS} steps "
+                       f"from seed {seed}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
     python -m experiments.imitation_bench --out results/imitation_bench [--tasks chop_wood eat_cow push_red]
 
 Per task, ``run_agent`` runs with the in-class demo (the task's shipped demo), a contrastive demo
-(another task's; Crafter only), no demo (query only), and the random and expert policies: Crafter on
-seeds 0..N-1 with a 100-step budget, push_red on the 30 VP² benchmark instances. The paper's claim
-holds when the in-class demo beats both other demo settings. Each setting's episodes (mp4s,
+(another task's; Crafter only), a random demo (a random policy's shipped clip), no demo (query only),
+and the random and expert policies: Crafter on seeds 0..N-1 with a 100-step budget, push_red on the
+30 VP² benchmark instances. The paper's claim
+holds when the in-class demo beats the other demo settings. Each setting's episodes (mp4s,
 ``metrics.json``) stay under ``--out/runs/``, so a rerun skips finished settings. Writes
 ``imitation_bench.{md,csv,json,png}`` with 95% Wilson intervals.
 """
@@ -20,7 +21,7 @@ from typing import Optional
 from agents.run_agent import RunAgentConfig, finished_run
 from agents.run_agent import main as run_agent
 from envs.cli import UsageError, run
-from experiments.tables import save_figure, write_table
+from experiments.tables import figure, write_table
 
 CONTRAST = {"chop_wood": "eat_cow", "eat_cow": "chop_wood"}
 
@@ -60,6 +61,7 @@ def settings(cfg: ImitationBenchConfig) -> list[tuple[str, str, RunAgentConfig]]
         demos = {"in-class demo": f"{task}.mp4", "no demo": None}
         if not push_red:
             demos["contrastive demo"] = f"{CONTRAST[task]}.mp4"
+        demos["random demo"] = "push_red_random.mp4" if push_red else "crafter_random.mp4"
         runs = [(name, dict(agent="imitate", demo=demo)) for name, demo in demos.items()]
         runs += [("random policy", dict(agent="random")), ("expert policy", dict(agent="expert"))]
         for name, kw in runs:
@@ -98,24 +100,18 @@ def main(cfg: ImitationBenchConfig) -> None:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.5), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        sub = [r for r in rows if r["task"] == task]
-        lows = [r["success"] - float(r["ci95"].split("-")[0]) for r in sub]
-        highs = [float(r["ci95"].split("-")[1]) - r["success"] for r in sub]
-        ax.bar(range(len(sub)), [r["success"] for r in sub], yerr=[lows, highs], capsize=3,
-               color=["C0" if "demo" in r["setting"] else "C7" for r in sub])
-        ax.set_xticks(range(len(sub)), [r["setting"] for r in sub], rotation=30, ha="right", fontsize=8)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"{task} ({sub[0]['episodes']} episodes)")
-        ax.set_ylabel("success rate (95% CI)")
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, 1, len(tasks), figsize=(4.5 * len(tasks), 3.5)) as (fig, axes):
+        for ax, task in zip(axes[0], tasks):
+            sub = [r for r in rows if r["task"] == task]
+            lows = [r["success"] - float(r["ci95"].split("-")[0]) for r in sub]
+            highs = [float(r["ci95"].split("-")[1]) - r["success"] for r in sub]
+            ax.bar(range(len(sub)), [r["success"] for r in sub], yerr=[lows, highs], capsize=3,
+                   color=["C0" if "demo" in r["setting"] else "C7" for r in sub])
+            ax.set_xticks(range(len(sub)), [r["setting"] for r in sub], rotation=30, ha="right", fontsize=8)
+            ax.set_ylim(0, 1.05)
+            ax.set_title(f"{task} ({sub[0]['episodes']} episodes)")
+            ax.set_ylabel("success rate (95% CI)")
 
 
 def cli() -> None:

@@ -36,15 +36,13 @@ from agents.mpc import MPCConfig
 from agents.run_agent import RunAgentConfig, finished_run
 from agents.run_agent import main as run_agent
 from envs.cli import UsageError, run
-from envs.files import write_json
-from experiments.tables import save_figure, write_table
+from experiments.tables import claim_out, figure, write_table
 from worldmodel.simulator import resolve_model
 
 # VP² (Tian et al., ICLR 2023) and iVideoGPT (Wu et al., NeurIPS 2024): push_red success with MPC.
 VP2_PUSH_RED = {"iVideoGPT": 0.922, "SVG'": 0.760, "MCVD": 0.733, "FitVid": 0.587, "Struct-VRNN": 0.307,
                 "MaskViT": 0.240, "simulator oracle (VP²)": 0.900}
 SETTINGS = ("mpc", "mpc-demo", "oracle", "random", "expert")
-CONFIG_FILE = "bench_config.json"
 # Flags that change how fast a run goes, not what it measures: a resumed benchmark may change them.
 VOLATILE = {"out", "workers", "threads", "shard", "device"}
 
@@ -126,25 +124,10 @@ def run_episode(run_cfg: RunAgentConfig) -> dict:
     return finished_run(run_cfg) or (run_agent(run_cfg), json.loads((run_cfg.out / "metrics.json").read_text()))[1]
 
 
-def _check_out(cfg: MPCBenchConfig) -> None:
-    """Refuse an ``--out`` that holds results of another configuration; else remember this one."""
-    mine = {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items() if k not in VOLATILE}
-    path = cfg.out / CONFIG_FILE
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        diffs = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k) and k != "settings")
-        if diffs:
-            raise UsageError(f"{cfg.out} holds a benchmark run with other settings ({', '.join(diffs)}: "
-                             f"{', '.join(f'{saved.get(k)} -> {mine.get(k)}' for k in diffs)}); "
-                             "use another --out to keep results apart")
-    elif cfg.out.is_dir() and any(cfg.out.iterdir()):
-        raise UsageError(f"{cfg.out} is not empty and holds no {CONFIG_FILE}; use an empty or new --out")
-    write_json(path, mine)
-
-
 def main(cfg: MPCBenchConfig) -> list[dict]:
     resolve_model(cfg.model or "robodesk-push-red")  # a wrong --model fails here, before --out is touched
-    _check_out(cfg)
+    claim_out(cfg.out, {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items()
+                        if k not in VOLATILE}, frozenset({"settings"}))
     jobs = episode_configs(cfg)
     mine = jobs
     if cfg.shard:
@@ -196,22 +179,17 @@ def summarize(cfg: MPCBenchConfig, results: dict[tuple[str, int, int], dict]) ->
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(rows), 3.8))
-    ours = [r["source"] == "ours" for r in rows]
-    err = [[r["success"] - r.get("seed_min", r["success"]) for r in rows],
-           [r.get("seed_max", r["success"]) - r["success"] for r in rows]]
-    ax.bar(range(len(rows)), [r["success"] for r in rows], yerr=err, capsize=3,
-           color=["C0" if o else "C7" for o in ours])
-    ax.set_xticks(range(len(rows)), [r["setting"] for r in rows], rotation=35, ha="right", fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("push_red success (min-max over seeds)")
-    ax.set_title("VP² push_red: ours (blue) vs published (grey)")
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, figsize=(1 + 0.7 * len(rows), 3.8)) as (fig, axes):
+        ax = axes[0, 0]
+        ours = [r["source"] == "ours" for r in rows]
+        err = [[r["success"] - r.get("seed_min", r["success"]) for r in rows],
+               [r.get("seed_max", r["success"]) - r["success"] for r in rows]]
+        ax.bar(range(len(rows)), [r["success"] for r in rows], yerr=err, capsize=3,
+               color=["C0" if o else "C7" for o in ours])
+        ax.set_xticks(range(len(rows)), [r["setting"] for r in rows], rotation=35, ha="right", fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("push_red success (min-max over seeds)")
+        ax.set_title("VP² push_red: ours (blue) vs published (grey)")
 
 
 def cli() -> None:

@@ -21,6 +21,7 @@ from envs.dataset import EpisodeDataset
 from envs.files import atomic_path
 from envs.robodesk import red_light_lit
 from experiments.tables import write_table
+from worldmodel.metrics import psnr
 from worldmodel.simulator import VideoSimulator
 
 
@@ -35,11 +36,6 @@ class EvalConfig:
     episodes: int = field(default=10, metadata={"help": "episodes scored"})
     out: Path = field(default=Path("results/wm_rollout_eval"), metadata={"help": "output folder"})
     seed: int = 0
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
 
 
 def main(cfg: EvalConfig) -> None:

@@ -106,7 +106,7 @@ def test_imitation_bench_quick_writes_its_table_and_resumes(crafter_models, tmp_
     rows = json.loads((tmp_path / "bench" / "imitation_bench.json").read_text())["rows"]
     assert [(r["task"], r["setting"]) for r in rows] == [
         ("chop_wood", "in-class demo"), ("chop_wood", "no demo"), ("chop_wood", "contrastive demo"),
-        ("chop_wood", "random policy"), ("chop_wood", "expert policy")]
+        ("chop_wood", "random demo"), ("chop_wood", "random policy"), ("chop_wood", "expert policy")]
     assert all(r["episodes"] == 2 for r in rows) and (tmp_path / "bench" / "imitation_bench.png").is_file()
     done = tmp_path / "bench" / "runs" / "chop_wood_in-class_demo" / "metrics.json"
     stamp = done.stat().st_mtime_ns

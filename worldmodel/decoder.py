@@ -33,9 +33,13 @@ VERSION = 1
 # The paper's three sizes (VidIT, Zhang et al. 2024: 300M / 700M / 1.1B, LLaMA architecture) with
 # LLaMA-style widths: intermediate = 8/3 * dim rounded up to a multiple of 256 (LLaMA, Touvron et
 # al. 2023); 1.1B is TinyLlama's shape (22 layers, 2048 wide, 32 heads, 4 KV heads, 5632 hidden).
-# "small" is the shipped domain model: 64x64 frames as 8x8 ids, 16-frame clips, trainable on a CPU.
+# "small" is the shipped domain model: 64x64 frames as 8x8 ids, 16-frame clips, trainable on a CPU;
+# "nano" and "micro" are its smaller siblings for the scaling experiment (0.23 M, 1.05 M params with 5-d actions).
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(vocab_size=34, n_layer=2, n_head=4, n_kv_head=2, dim=32, intermediate_size=64, max_seq_len=64),
+    "nano": dict(vocab_size=1026, n_layer=2, n_head=2, n_kv_head=1, dim=64, intermediate_size=192, max_seq_len=1026),
+    "micro": dict(vocab_size=1026, n_layer=4, n_head=4, n_kv_head=2, dim=128, intermediate_size=384,
+                  max_seq_len=1026),
     "small": dict(vocab_size=1026, n_layer=6, n_head=8, n_kv_head=4, dim=256, intermediate_size=768,
                   max_seq_len=1026),
     "300M": dict(vocab_size=8194, n_layer=24, n_head=16, dim=1024, intermediate_size=2816, max_seq_len=4098),
@@ -231,6 +235,11 @@ class Decoder(nn.Module):
         written; None: a full causal pass from position 0 without the cache (training).
         ``actions``: per-position features ``[B, L, action_dim + 1]`` (see :mod:`worldmodel.layout`).
         """
+        return self.lm_head(self.hidden(idx, input_pos, actions))
+
+    def hidden(self, idx: torch.Tensor, input_pos: torch.Tensor | None = None,
+               actions: torch.Tensor | None = None) -> torch.Tensor:
+        """The last layer's normed hidden states ``[B, L, dim]`` (what the LM head and P-Acc probes read)."""
         b, l = idx.shape
         if l > self.config.max_seq_len:
             raise ValueError(f"a sequence of {l} tokens exceeds max_seq_len {self.config.max_seq_len}")
@@ -245,7 +254,7 @@ class Decoder(nn.Module):
             mask = torch.arange(end, device=idx.device) <= input_pos[:, None]  # [L, end]: keys up to each query
         for layer in self.layers:
             x = layer(x, cos, sin, input_pos, mask)
-        return self.lm_head(self.norm(x))
+        return self.norm(x)
 
     def _check_actions(self, actions: torch.Tensor, b: int, l: int) -> torch.Tensor:
         want = (b, l, self.config.action_dim + 1)

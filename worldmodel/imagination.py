@@ -6,7 +6,8 @@ only the finished ones. Thin adapters sit on top: :class:`ImaginationGymEnv`, a 
 ``gymnasium.Env`` (``check_env`` passes), and ``worldmodel.sb3_vec_env.ImaginationVecEnv`` for SB3.
 
 Reward is pluggable: ``reward_fn(frames uint8 [N, H, W, 3], goal uint8 [H, W, 3] | None) -> [N]``;
-the default is the negative mean squared distance to the goal image in [0, 1] pixels (0 without a goal).
+the default is the negative mean squared distance to the goal image in [0, 1] pixels (0 without a goal);
+``classifier_reward(classifier)`` rewards each frame with a success classifier's probability instead.
 """
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ def goal_distance_reward(frames: torch.Tensor, goal: torch.Tensor | None) -> tor
         return torch.zeros(len(frames))
     diff = (frames.float() - goal.float()) / 255.0
     return -(diff ** 2).mean(dim=(1, 2, 3))
+
+
+def classifier_reward(classifier: torch.nn.Module) -> RewardFn:
+    """A reward of ``sigmoid(logit)`` per frame in [0, 1]: the probability that a success classifier
+    (``worldmodel.classifier.SuccessClassifier``) sees success in it; the goal is ignored."""
+    classifier.eval()
+
+    @torch.no_grad()
+    def reward(frames: torch.Tensor, goal: torch.Tensor | None) -> torch.Tensor:
+        return torch.sigmoid(classifier(frames)).float()
+    return reward
 
 
 def action_space_of(sim: VideoSimulator) -> gym.Space:

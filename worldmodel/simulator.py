@@ -87,14 +87,15 @@ class VideoSimulator:
     @torch.no_grad()
     def imagine_batch(self, demos: Sequence[np.ndarray], queries: np.ndarray, n_frames: int = 4, n_samples: int = 1,
                       temperature: float = 1.0, top_k: int | None = None, seed: int = 0) -> np.ndarray:
-        """Continuations of ``B`` queries ``[B, T, H, W, 3]`` (e.g. parallel episodes) given the same demo
-        clips, sampled in one batch: uint8 ``[B, n_samples, n_frames, H, W, 3]``."""
+        """Continuations of ``B`` queries ``[B, T, H, W, 3]`` (e.g. parallel episodes), sampled in one batch:
+        uint8 ``[B, n_samples, n_frames, H, W, 3]``. Each demo clip is shared by all rows (``[T, H, W, 3]``)
+        or given per row (``[B, T, H, W, 3]``)."""
         queries = np.asarray(queries)
         if queries.ndim != 5:
             raise ValueError(f"queries must be uint8 [B, T, H, W, 3], got shape {queries.shape}")
         b = len(queries)
         q = self.tokenizer.encode(queries).to(self.device)
-        prefix = self.layout.sequence(*[self._encode(d).expand(b, -1, -1, -1) for d in demos], q)
+        prefix = self.layout.sequence(*[self._encode_rows(d, b) for d in demos], q)
         ids = self._generate(prefix.repeat_interleave(n_samples, dim=0), b * n_samples, n_frames, None,
                              temperature, top_k, seed)
         return self._decode(ids).reshape(b, n_samples, n_frames, self.frame_size, self.frame_size, 3)
@@ -128,7 +129,28 @@ class VideoSimulator:
                              seed, guidance if guided else None)
         return self._decode(ids)
 
+    @torch.no_grad()
+    def features(self, clips: np.ndarray, first_frame: int = 0) -> np.ndarray:
+        """The decoder's last-layer hidden states of clips ``[B, T, H, W, 3]`` read without actions,
+        averaged over the positions of frames ``first_frame ..`` : ``[B, dim]`` (P-Acc probes read these)."""
+        clips = np.asarray(clips)
+        if clips.ndim != 5 or not 0 <= first_frame < clips.shape[1]:
+            raise ValueError(f"clips must be uint8 [B, T, H, W, 3] with T > first_frame={first_frame}, "
+                             f"got shape {clips.shape}")
+        seq = self.layout.sequence(self.tokenizer.encode(clips).to(self.device))
+        hidden = self.decoder.hidden(seq)[:, self.layout.length(first_frame):]
+        return hidden.mean(dim=1).float().cpu().numpy()
+
     # -- internals ----------------------------------------------------------------------------
+    def _encode_rows(self, frames: np.ndarray, b: int) -> torch.Tensor:
+        """A clip shared by ``b`` rows (``[T, H, W, 3]``) or one per row (``[b, T, H, W, 3]``) -> ids ``[b, T, h, w]``."""
+        frames = np.asarray(frames)
+        if frames.ndim == 5:
+            if len(frames) != b:
+                raise ValueError(f"per-row demos hold {len(frames)} clips for {b} queries")
+            return self.tokenizer.encode(frames).to(self.device)
+        return self._encode(frames).expand(b, -1, -1, -1)
+
     def _encode(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 ``[T, H, W, 3]`` (any size: the tokenizer resizes with a warning) -> ids ``[1, T, h, w]``."""
         frames = np.asarray(frames)

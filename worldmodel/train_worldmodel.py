@@ -46,7 +46,7 @@ class TrainConfig:
     data: tuple[Path, ...] = field(default=(), metadata={"help": "token shards (.npz) from tokenize_data"})
     tokenizer: Path = field(default=Path("models/tokenizer"), metadata={"help": "tokenizer folder the shards were made with"})
     out: Path = field(default=Path("runs/worldmodel"), metadata={"help": "output world-model folder (resumes if it holds a checkpoint)"})
-    preset: str = field(default="small", metadata={"help": "decoder preset (tiny, small, 300M, 700M, 1.1B)"})
+    preset: str = field(default="small", metadata={"help": "decoder preset (tiny, nano, micro, small, 300M, 700M, 1.1B)"})
     init: Optional[Path] = field(default=None, metadata={
         "help": "start from this world model's decoder (folder or shipped name) to fine-tune it; "
                 "its preset, vocabulary and action dim must match"})

@@ -12,7 +12,7 @@ import numpy as np
 
 from envs.cli import UsageError
 
-POLICIES = ("expert", "random")
+POLICIES = ("expert", "random", "walk_left", "walk_right", "walk_up", "walk_down")
 
 
 class Policy(Protocol):
@@ -36,13 +36,19 @@ class RandomPolicy:
 
 
 def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = None) -> Policy:
-    """``"random"`` or the scripted ``"expert"`` of ``env``'s task, with optional action noise."""
+    """``"random"``, the scripted ``"expert"`` of ``env``'s task, or (Crafter) ``"walk_<direction>"``,
+    with optional action noise."""
     if name == "random":
         return RandomPolicy(env, seed)
-    if name != "expert":
+    if name not in POLICIES:
         raise UsageError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
     base = env.unwrapped
     kind = type(base).__name__
+    if name.startswith("walk_"):
+        if kind != "CrafterEnv":
+            raise UsageError(f"policy {name} is for Crafter, not {env.spec.id if env.spec else kind}")
+        from envs.experts.crafter import WalkPolicy
+        return WalkPolicy(base, name.removeprefix("walk_"), noise=noise, seed=seed)
     if kind == "PushRedEnv":
         from envs.experts.push_red import PushRedExpert
         return PushRedExpert(base, noise=noise, seed=seed)

@@ -4,6 +4,7 @@ Walkable cells are grass, sand and path without an object on them (lava and wate
 The expert walks to a cell next to the nearest target, turns to face it (moving into a blocked cell
 only turns the player) and hits it; it replans every step, so moving cows are followed. With no
 target reachable it walks to the farthest reachable cell, and when boxed in it moves at random.
+:class:`WalkPolicy` walks one way (more behaviour classes for in-context evaluation).
 """
 from __future__ import annotations
 
@@ -88,6 +89,24 @@ class CrafterExpert:
         if self._explore_goal in (None, pos) or self._explore_goal not in parents:
             self._explore_goal = list(parents)[-1] if len(parents) > 1 else None
         return self._explore_goal
+
+
+class WalkPolicy:
+    """Walks one way (``left``, ``right``, ``up``, ``down``); ``noise`` is the chance of a random action.
+    A class of behaviour for in-context demos beyond the two tasks."""
+
+    def __init__(self, env: CrafterEnv, direction: str, noise: float = 0.0, seed: int | None = None):
+        self.action = env.action_names.index(f"move_{direction}")
+        self.n, self.noise = len(env.action_names), noise
+        self.reset(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs) -> int:
+        if self.noise > 0 and self.rng.random() < self.noise:
+            return int(self.rng.integers(self.n))
+        return self.action
 
 
 def _next_to(mask: np.ndarray) -> np.ndarray:

@@ -1,0 +1,114 @@
+"""``report``: every benchmark's table and plot in one page, ``docs/results.md``.
+
+    python -m experiments.report --results results --out docs
+
+Reads what the benchmarks wrote under ``--results/<name>/`` (``<name>.json`` + ``.png``), and writes
+``--out/results.md`` with, per benchmark: the command that reproduces it (rebuilt from its saved
+config: the flags that differ from the defaults), the date and machine it was measured on, its table,
+and its plot (copied next to the page as ``<name>.png``). It opens with the hashes of the shipped
+models the numbers came from. A benchmark not run yet is listed with its command.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+
+from envs.cli import UsageError, run
+from envs.files import atomic_write_bytes
+from experiments.imitation_bench import ImitationBenchConfig
+from experiments.mpc_bench import MPCBenchConfig
+from experiments.rl_imagination import RLImaginationConfig
+from experiments.scaling import ScalingConfig
+from experiments.tables import weights_digest
+from experiments.wm_eval import WMEvalConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+# name -> (title, config class, what it shows), in the page's order.
+BENCHMARKS = {
+    "wm_eval": ("Open loop: the paper's Table 1 on our domains", WMEvalConfig,
+                "Visual quality of 4 generated frames and probe accuracy (P-Acc) per demonstration type."),
+    "imitation_bench": ("Closed loop: the imitation agent", ImitationBenchConfig,
+                        "Success rate with 95% Wilson intervals per demonstration type, beside random and expert."),
+    "scaling": ("Scaling: decoder size", ScalingConfig,
+                "Held-out loss, PSNR and P-Acc against decoder parameters, same data and recipe."),
+    "rl_imagination": ("RL in imagination: PPO inside the world model", RLImaginationConfig,
+                       "PPO trained in the push_red world model vs in the real env for the same wall clock, "
+                       "both scored in the real env."),
+    "mpc_bench": ("MPC: VP²'s push_red protocol", MPCBenchConfig,
+                  "Success of MPPI over world-model rollouts, beside VP²'s published numbers."),
+}
+SHIPPED = ("worldmodel/models", "idm/models", "worldmodel/classifiers")
+
+
+@dataclass
+class ReportConfig:
+    """Gather every benchmark's table and plot into one markdown page."""
+    results: Path = field(default=Path("results"), metadata={"help": "folder holding <benchmark>/ outputs"})
+    out: Path = field(default=Path("docs"), metadata={"help": "where results.md and the plots go"})
+
+    def __post_init__(self):
+        if not self.results.is_dir():
+            raise UsageError(f"--results {self.results}: no such folder (run the benchmarks first)")
+
+
+def command(name: str, cls: type, saved: dict) -> str:
+    """The command line that reproduces a saved config: the flags whose values differ from the defaults."""
+    parts = [name]
+    for f in fields(cls):
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        value = saved.get(f.name, default)
+        if json.loads(json.dumps(value, default=str)) == json.loads(json.dumps(default, default=str)):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else "")
+        elif isinstance(value, list):
+            parts.append(f"{flag} " + " ".join(map(str, value)))
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(p for p in parts if p)
+
+
+def model_hashes() -> list[str]:
+    """``| model | sha256 |`` rows of every shipped model (the hash the benchmarks' JSON files record)."""
+    return [f"| `{model.relative_to(ROOT)}` | `{weights_digest(model)}` |"
+            for folder in SHIPPED for model in sorted((ROOT / folder).iterdir()) if (model / "config.json").is_file()]
+
+
+def section(name: str, results: Path, out: Path) -> list[str]:
+    title, cls, what = BENCHMARKS[name]
+    lines = [f"## {title}", "", what, ""]
+    table = results / name / f"{name}.json"
+    if not table.is_file():
+        return lines + [f"Not run yet: `{command(name, cls, {})}`", ""]
+    data = json.loads(table.read_text())
+    md = (results / name / f"{name}.md").read_text().splitlines()
+    lines += [f"`{command(name, cls, data['config'])}`", "", *md, ""]
+    png = results / name / f"{name}.png"
+    if png.is_file():
+        atomic_write_bytes(out / f"{name}.png", png.read_bytes())
+        lines += [f"![{name}]({name}.png)", ""]
+    return lines
+
+
+def main(cfg: ReportConfig) -> Path:
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    lines = ["# vidit results", "",
+             "Every table below is written by a script under `experiments/`; its command is above it. "
+             "Regenerate this page with `python -m experiments.report`.", "",
+             "Shipped models the numbers come from:", "", "| model | sha256 of its weights |", "|---|---|", *model_hashes(), ""]
+    for name in BENCHMARKS:
+        lines += section(name, cfg.results, cfg.out)
+    page = cfg.out / "results.md"
+    atomic_write_bytes(page, "\n".join(lines).encode())
+    print(f"wrote {page}")
+    return page
+
+
+def cli() -> None:
+    run(main, ReportConfig)
+
+
+if __name__ == "__main__":
+    cli()

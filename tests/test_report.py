@@ -1,0 +1,30 @@
+"""report: one page of every benchmark's table, plot and reproducing command."""
+import pytest
+
+from envs.cli import run
+from experiments.report import ReportConfig, command
+from experiments.report import main as report
+from experiments.tables import write_table
+from experiments.wm_eval import WMEvalConfig
+
+
+def test_command_lists_only_changed_flags():
+    assert command("wm_eval", WMEvalConfig, {}) == "wm_eval"
+    saved = {"domains": ["push_red"], "quick": True, "episodes": 20, "i3d": "i3d.pt"}
+    assert command("wm_eval", WMEvalConfig, saved) == "wm_eval --domains push_red --i3d i3d.pt --quick"
+
+
+def test_report_gathers_tables_plots_and_missing_benchmarks(tmp_path, capsys):
+    results = tmp_path / "results"
+    write_table(results / "wm_eval", "wm_eval", [{"domain": "crafter", "psnr": 21.5}], ["domain", "psnr"],
+                {"config": {"domains": ["crafter"], "seed": 3}})
+    (results / "wm_eval" / "wm_eval.png").write_bytes(b"\x89PNG fake")
+    page = run(report, ReportConfig, ["--results", str(results), "--out", str(tmp_path / "docs")])
+    text = page.read_text()
+    assert "`wm_eval --domains crafter --seed 3`" in text and "| crafter | 21.5 |" in text and "Measured " in text
+    assert (tmp_path / "docs" / "wm_eval.png").read_bytes() == b"\x89PNG fake" and "![wm_eval](wm_eval.png)" in text
+    assert "Not run yet: `scaling`" in text
+    assert "| `worldmodel/models/robodesk-push-red` | `" in text  # model hashes
+    with pytest.raises(SystemExit) as e:
+        run(report, ReportConfig, ["--results", str(tmp_path / "nope")])
+    assert e.value.code == 2 and "no such folder" in capsys.readouterr().err

@@ -32,7 +32,7 @@ from agents.imitation import ImitationAgent, ImitationConfig
 from agents.mpc import MPCAgent, MPCConfig, ModelPredictor, goal_from_demo
 from agents.oracle import EnvOracle
 from envs.actions import space_json
-from envs.cli import UsageError, run
+from envs.cli import UsageError, defaults_json, run
 from envs.demos import load_demo
 from envs.files import write_json
 from envs.video import read, write
@@ -218,12 +218,15 @@ def config_json(cfg: RunAgentConfig) -> dict:
 
 
 def finished_run(cfg: RunAgentConfig) -> dict | None:
-    """The metrics in ``cfg.out`` if a run with exactly this config finished there (so benchmarks resume)."""
+    """The metrics in ``cfg.out`` if a run with this config finished there (so benchmarks resume). A setting
+    the saved config lacks (added to ``run_agent`` later) matches when ``cfg`` leaves it at its default."""
     path = cfg.out / "metrics.json"
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
-    return saved if saved.get("config") == config_json(cfg) else None
+    old, defaults = saved.get("config", {}), defaults_json(type(cfg))
+    same = all(old[k] == v if k in old else k in defaults and v == defaults[k] for k, v in config_json(cfg).items())
+    return saved if same else None
 
 
 def main(cfg: RunAgentConfig) -> dict:

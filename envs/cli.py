@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import types
@@ -34,7 +35,7 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, tp: Any) -> None:
     tp, optional = _unwrap_optional(tp)
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    default = _default(f)
     meta = dict(f.metadata)
     kw: dict[str, Any] = {"help": meta.get("help", "")}
     names = [f.name] if meta.get("positional") else ["--" + f.name.replace("_", "-")]
@@ -58,6 +59,16 @@ def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, tp: Any) -
         base = kw["type"]
         kw["type"] = lambda s, base=base: None if s.lower() == "none" else base(s)
     parser.add_argument(*names, **kw)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+
+
+def defaults_json(cls: type) -> dict[str, Any]:
+    """The fields of a default ``cls()`` (derived defaults filled in by its ``__post_init__``) as a saved
+    config holds them (JSON: paths as strings, tuples as lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cls()), default=str))
 
 
 def parser_for(cls: type, prog: str | None = None, description: str | None = None) -> argparse.ArgumentParser:

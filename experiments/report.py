@@ -11,10 +11,10 @@ models the numbers came from. A benchmark not run yet is listed with its command
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from envs.cli import UsageError, run
+from envs.cli import UsageError, defaults_json, run
 from envs.files import atomic_write_bytes
 from experiments.imitation_bench import ImitationBenchConfig
 from experiments.mpc_bench import MPCBenchConfig
@@ -39,6 +39,7 @@ BENCHMARKS = {
                   "Success of MPPI over world-model rollouts, beside VP²'s published numbers."),
 }
 SHIPPED = ("worldmodel/models", "idm/models", "worldmodel/classifiers")
+CONSOLE_SCRIPTS = ("wm_eval", "imitation_bench", "rl_imagination", "mpc_bench")  # the others run with python -m
 
 
 @dataclass
@@ -54,11 +55,10 @@ class ReportConfig:
 
 def command(name: str, cls: type, saved: dict) -> str:
     """The command line that reproduces a saved config: the flags whose values differ from the defaults."""
-    parts = [name]
+    parts, defaults = [name], defaults_json(cls)
     for f in fields(cls):
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        value = saved.get(f.name, default)
-        if json.loads(json.dumps(value, default=str)) == json.loads(json.dumps(default, default=str)):
+        value = saved.get(f.name, defaults[f.name])
+        if json.loads(json.dumps(value, default=str)) == defaults[f.name]:
             continue
         flag = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
@@ -78,13 +78,14 @@ def model_hashes() -> list[str]:
 
 def section(name: str, results: Path, out: Path) -> list[str]:
     title, cls, what = BENCHMARKS[name]
+    prog = name if name in CONSOLE_SCRIPTS else f"python -m experiments.{name}"
     lines = [f"## {title}", "", what, ""]
     table = results / name / f"{name}.json"
     if not table.is_file():
-        return lines + [f"Not run yet: `{command(name, cls, {})}`", ""]
+        return lines + [f"Not run yet: `{command(prog, cls, {})}`", ""]
     data = json.loads(table.read_text())
     md = (results / name / f"{name}.md").read_text().splitlines()
-    lines += [f"`{command(name, cls, data['config'])}`", "", *md, ""]
+    lines += [f"`{command(prog, cls, data['config'])}`", "", *md, ""]
     png = results / name / f"{name}.png"
     if png.is_file():
         atomic_write_bytes(out / f"{name}.png", png.read_bytes())

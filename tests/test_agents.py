@@ -8,7 +8,7 @@ import pytest
 
 import envs
 from agents.imitation import ImitationAgent, ImitationConfig
-from agents.run_agent import RunAgentConfig, main, run_episodes
+from agents.run_agent import RunAgentConfig, config_json, finished_run, main, run_episodes
 from envs.cli import run
 from envs.demos import RECIPES, load_demo
 from envs.video import read, write
@@ -112,3 +112,13 @@ def test_imitation_bench_quick_writes_its_table_and_resumes(crafter_models, tmp_
     stamp = done.stat().st_mtime_ns
     bench(cfg)  # a rerun reuses finished settings
     assert done.stat().st_mtime_ns == stamp
+
+
+def test_finished_run_matches_runs_saved_before_a_setting_was_added(tmp_path):
+    cfg = RunAgentConfig(env="crafter", agent="random", episodes=1, out=tmp_path)
+    saved = config_json(cfg)
+    del saved["guidance"], saved["rounds"]  # settings added to run_agent after this run: now at their defaults
+    (tmp_path / "metrics.json").write_text(json.dumps({"config": saved, "episodes": []}))
+    assert finished_run(cfg) is not None
+    assert finished_run(RunAgentConfig(env="crafter", agent="random", episodes=1, out=tmp_path, guidance=2.0)) is None
+    assert finished_run(RunAgentConfig(env="crafter", agent="random", episodes=2, out=tmp_path)) is None

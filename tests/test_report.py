@@ -23,7 +23,7 @@ def test_report_gathers_tables_plots_and_missing_benchmarks(tmp_path, capsys):
     text = page.read_text()
     assert "`wm_eval --domains crafter --seed 3`" in text and "| crafter | 21.5 |" in text and "Measured " in text
     assert (tmp_path / "docs" / "wm_eval.png").read_bytes() == b"\x89PNG fake" and "![wm_eval](wm_eval.png)" in text
-    assert "Not run yet: `scaling`" in text
+    assert "Not run yet: `python -m experiments.scaling`" in text
     assert "| `worldmodel/models/robodesk-push-red` | `" in text  # model hashes
     with pytest.raises(SystemExit) as e:
         run(report, ReportConfig, ["--results", str(tmp_path / "nope")])

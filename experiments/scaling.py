@@ -53,6 +53,10 @@ class ScalingConfig:
         unknown = sorted(set(self.sizes) - set(PRESETS))
         if unknown:
             raise UsageError(f"unknown sizes {unknown}; decoder presets: {', '.join(PRESETS)}")
+        missing = [str(p) for p in (*self.data, self.tokenizer) if not p.exists()]
+        if missing:
+            raise UsageError(f"not found: {', '.join(missing)} (run from the repository root, or pass --data and "
+                             "--tokenizer)")
         bad = [r for r in self.reuse if r.partition("=")[0] not in self.sizes or not r.partition("=")[2]]
         if bad:
             raise UsageError(f"--reuse takes SIZE=MODEL with SIZE among --sizes, got {bad}")

@@ -27,3 +27,6 @@ def test_scaling_quick_trains_sizes_writes_table_and_resumes(tmp_path, capsys):
         run(scaling, ScalingConfig, ["--out", str(tmp_path / "x"), "--sizes", "nano", "--reuse", "small=robodesk-push-red"])
     assert e.value.code == 2 and "SIZE=MODEL" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit) as e:
+        run(scaling, ScalingConfig, ["--out", str(tmp_path / "y"), "--data", str(tmp_path / "none.npz")])
+    assert e.value.code == 2 and "not found" in capsys.readouterr().err and not (tmp_path / "y").exists()

@@ -1,8 +1,8 @@
 """The MPC agent: sample action sequences, predict their videos, score them, act (VP²'s protocol).
 
 Each step, for each episode: the planner (MPPI or CEM, :mod:`agents.planners`) proposes ``samples``
-action sequences of ``horizon`` steps; a predictor turns the last ``context_frames`` observations and
-the actions between them plus each sequence into predicted frames; :class:`agents.costs.VideoCost`
+action sequences of ``horizon`` steps; a predictor turns the last ``context_frames`` observations (or
+the whole episode so far) and the actions between them plus each sequence into predicted frames; :class:`agents.costs.VideoCost`
 scores them; the first action of the optimised mean is executed, and the mean is shifted to warm-start
 the next step. Predictors:
 
@@ -33,7 +33,9 @@ class MPCConfig(PlannerConfig):
         "help": "mse: pixel MSE to the goal image; classifier: VP²'s 0.5 * mse - 10 * success logits"})
     classifier: Optional[str] = field(default=None, metadata={
         "help": "success classifier folder or shipped name (none: the env's)"})
-    context_frames: int = field(default=2, metadata={"help": "observed frames the predictor conditions on"})
+    context_frames: int = field(default=2, metadata={
+        "help": "observed frames the predictor conditions on (VP²: 2); 0: the whole episode so far, with the "
+                "world model predicting as much of the horizon as its window still holds"})
     mse_weight: float = field(default=0.5, metadata={"help": "classifier cost: weight of the goal MSE"})
     logit_weight: float = field(default=10.0, metadata={"help": "classifier cost: weight of the success logits"})
     guidance: float = field(default=1.0, metadata={
@@ -41,8 +43,8 @@ class MPCConfig(PlannerConfig):
 
     def __post_init__(self):
         PlannerConfig.__post_init__(self)
-        if self.context_frames < 1:
-            raise ValueError(f"--context-frames must be >= 1, got {self.context_frames}")
+        if self.context_frames < 0:
+            raise ValueError(f"--context-frames must be >= 0, got {self.context_frames}")
 
 
 class Predictor(Protocol):
@@ -60,6 +62,13 @@ class ModelPredictor:
         self.sim, self.temperature, self.top_k, self.guidance = sim, temperature, top_k, guidance
 
     def __call__(self, row, context, past_actions, actions, seed):
+        """Past the model's window, the oldest context frames go first (keeping at least one frame
+        to predict), then the horizon's tail: fewer frames come back than ``actions`` has steps."""
+        window = self.sim.max_frames
+        if len(context) >= window:
+            context = context[-(window - 1):]
+            past_actions = None if past_actions is None or window == 2 else past_actions[-(window - 2):]
+        actions = np.asarray(actions)[:, :window - len(context)]
         return self.sim.rollout(context, actions, temperature=self.temperature, top_k=self.top_k, seed=seed,
                                 past_actions=past_actions, guidance=self.guidance)
 
@@ -108,16 +117,13 @@ class MPCAgent:
         self.predictions = [None] * b
 
     def act(self, obs: Sequence[np.ndarray], active: Sequence[bool] | None = None) -> list[np.ndarray | None]:
-        c = self.cfg.context_frames
         actions: list[np.ndarray | None] = [None] * len(obs)
         for i in range(len(obs)):
             if active is not None and not active[i]:
                 continue
             if self.steps[i]:
-                self.history[i] = (self.history[i] + [obs[i]])[-c:]
-            context = np.stack([self.history[i][0]] * (c - len(self.history[i])) + self.history[i])
-            past = self.past[i][-(c - 1):] if c > 1 else []
-            past = np.stack([np.zeros(self.space.shape, np.float32)] * (c - 1 - len(past)) + past) if c > 1 else None
+                self.history[i].append(obs[i])
+            context, past = self._context(i)
             self.cost.set_goal(self.goals[i])
             best: dict = {}
 
@@ -135,6 +141,16 @@ class MPCAgent:
             self.past[i].append(actions[i])
             self.steps[i] += 1
         return actions
+
+    def _context(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Episode ``i``'s last ``context_frames`` observations (all with 0; a young episode's first frame
+        repeated in front, with zero actions, to fill a fixed count) and the actions between them."""
+        c = self.cfg.context_frames or len(self.history[i])
+        seen, done = self.history[i][-c:], self.past[i][-(c - 1):] if c > 1 else []
+        context = np.stack([seen[0]] * (c - len(seen)) + seen)
+        if c == 1:
+            return context, None
+        return context, np.stack([np.zeros(self.space.shape, np.float32)] * (c - 1 - len(done)) + done)
 
     def close(self) -> None:
         if hasattr(self.predictor, "close"):

@@ -1,6 +1,6 @@
 """``action_following``: does an action-conditioned world model follow its actions? (push_red)
 
-    python -m experiments.action_following --out results/action_following [--guidance 1 3] [--instances 10]
+    python -m experiments.action_following --out results/action_following [--guidance 1 3] [--instances 10] [--context-frames 1]
 
 From each benchmark instance's start, the real env and the world model both take each of four
 constant pushes (+x, -x, +y, -y, full scale) for ``--steps`` steps. A prediction "follows" when its
@@ -33,7 +33,13 @@ class ActionFollowingConfig:
     instances: int = field(default=10, metadata={"help": "benchmark instances 0..N-1"})
     steps: int = field(default=3, metadata={"help": "steps per push"})
     samples: int = field(default=4, metadata={"help": "sampled rollouts per push"})
+    context_frames: int = field(default=2, metadata={
+        "help": "copies of the start frame as context (2: MPC's default; 1: as --context-frames 0 at an episode's start)"})
     threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads"})
+
+    def __post_init__(self):
+        if self.context_frames < 1:
+            raise ValueError(f"--context-frames must be >= 1, got {self.context_frames}")
 
 
 def _push(name: str, steps: int) -> np.ndarray:
@@ -60,11 +66,11 @@ def main(cfg: ActionFollowingConfig) -> list[dict]:
     for w in cfg.guidance:
         hits, total = 0, 0
         for i in range(cfg.instances):
-            context = np.stack([starts[i]] * 2)
+            c = cfg.context_frames
+            context, past = np.stack([starts[i]] * c), np.zeros((c - 1, 5), np.float32) if c > 1 else None
             for name in PUSHES:
                 acts = np.repeat(_push(name, cfg.steps)[None], cfg.samples, 0)
-                pred = sim.rollout(context, acts, past_actions=np.zeros((1, 5), np.float32), seed=i,
-                                   guidance=w)[:, -1].astype(np.float32)
+                pred = sim.rollout(context, acts, past_actions=past, seed=i, guidance=w)[:, -1].astype(np.float32)
                 dist = {other: ((pred - real[i, other]) ** 2).mean(axis=(1, 2, 3)) for other in PUSHES}
                 nearest = np.array(list(PUSHES))[np.argmin(np.stack(list(dist.values())), axis=0)]
                 hits += int((nearest == name).sum())

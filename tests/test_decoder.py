@@ -112,6 +112,21 @@ def test_action_conditioning_changes_only_later_logits():
         make()(x, actions=zeros)
 
 
+def test_frame_span_puts_each_action_at_every_position_predicting_its_next_frame():
+    span = Layout(codebook_size=32, tokens_per_frame=4, action_span="frame")
+    acts = torch.randn(2, 2, A)
+    feats = span.action_features(acts, 17, first_frame=1)  # [bos] + 4 frames of 4 ids
+    p = span.action_position(1)  # the last token of frame 1 predicts frame 2's first
+    assert feats[:, :p].abs().sum() == 0
+    torch.testing.assert_close(feats[:, p:p + 4, :A], acts[:, :1].expand(-1, 4, -1))
+    torch.testing.assert_close(feats[:, p + 4:p + 8, :A], acts[:, 1:].expand(-1, 4, -1))
+    assert (feats[:, p:p + 8, A] == 1).all() and feats[:, p + 8:].abs().sum() == 0
+    with pytest.raises(ValueError, match="past the sequence length"):
+        span.action_features(acts, 15, first_frame=1)
+    with pytest.raises(ValueError, match="action_span"):
+        Layout(32, 4, action_span="frames")
+
+
 @torch.no_grad()
 def test_save_load_round_trip_and_checks(tmp_path):
     model, x = make(A), ids(2, 16)

@@ -2,12 +2,13 @@
 demo, bad input) and ``mpc_bench --quick`` end to end with resume, on tiny untrained world models."""
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
 import envs
 from agents.costs import VideoCost
-from agents.mpc import MPCAgent, MPCConfig
+from agents.mpc import MPCAgent, MPCConfig, ModelPredictor
 from agents.oracle import EnvOracle
 from agents.run_agent import RunAgentConfig, main, run_episodes
 from envs.cli import run
@@ -58,6 +59,27 @@ def test_model_rollouts_take_actions_of_the_models_shape(push_red_models):
     assert sim.rollout(context, np.zeros((3, 2, 5), np.float32)).shape == (3, 2, 64, 64, 3)
     with pytest.raises(ValueError, match=r"expects float actions of shape \(5,\)"):
         sim.rollout(context, np.zeros((3, 2, 4), np.float32))
+
+
+def test_whole_episode_context_predicts_what_the_window_still_holds(push_red_models):
+    """``--context-frames 0``: every observed frame is context; the rollout shrinks to fit the window."""
+    sim = VideoSimulator.from_pretrained(push_red_models[0])
+    seen = []
+
+    class Spy(ModelPredictor):
+        def __call__(self, row, context, past_actions, actions, seed):
+            out = super().__call__(row, context, past_actions, actions, seed)
+            seen.append((len(context), 0 if past_actions is None else len(past_actions), out.shape[1]))
+            return out
+
+    frames = [np.full((64, 64, 3), 10 * t, np.uint8) for t in range(17)]
+    agent = MPCAgent(Spy(sim), VideoCost("mse", (64, 64, 3)), MPCConfig(samples=2, horizon=10, context_frames=0),
+                     gym.spaces.Box(-1, 1, (5,), np.float32))
+    agent.reset([frames[0]], goals=[frames[-1]])
+    for t in range(16):
+        agent.act([frames[t]])
+    assert sim.max_frames == 16
+    assert seen == [(t + 1, t, min(10, 16 - min(t + 1, 15))) for t in range(16)]
 
 
 def test_run_agent_mpc_with_a_goal_imagined_from_a_demo(push_red_models, tmp_path):

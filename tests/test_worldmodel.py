@@ -56,6 +56,22 @@ def test_resume_reaches_the_same_weights(shard, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_select_best_keeps_the_lowest_heldout_weights_across_a_resume(shard, tmp_path):
+    kw = dict(select="best", lr=3.0, warmup=1, token_noise=0.2, action_span="frame", eval_every=2, max_steps=12)
+    train(wm_cfg(shard, tmp_path / "b", max_minutes=0.0, **kw))  # time is up at the first evaluation
+    rows = (tmp_path / "b" / "log.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("2,")
+    train(wm_cfg(shard, tmp_path / "b", **kw))  # resumes to step 12; lr 3 makes some later evaluations worse
+    header, *rows = [r.split(",") for r in (tmp_path / "b" / "log.csv").read_text().splitlines()]
+    loss, saved = [[float(r[header.index(k)]) for r in rows] for k in ("heldout_loss_actions", "saved")]
+    best = [min(loss[:i + 1]) for i in range(len(loss))]
+    assert saved == [float(i == 0 or loss[i] < best[i - 1]) for i in range(len(loss))] and 0 in saved
+    sim = VideoSimulator.from_pretrained(tmp_path / "b")
+    assert sim.layout.action_span == "frame"
+    frames = EpisodeDataset(shard / "data").frames(0)[:2]
+    assert sim.rollout(frames, np.array([[[1], [2]], [[5], [5]]]), seed=0).shape == (2, 2, 64, 64, 3)
+
+
 def test_resume_refuses_another_run(shard, tmp_path):
     from envs.cli import UsageError
     train(wm_cfg(shard, tmp_path / "x", max_steps=3))

@@ -11,7 +11,7 @@ import torch
 from envs.cli import UsageError
 from envs.files import atomic_path
 
-VOLATILE = ("out", "max_steps", "eval_every", "device", "threads")  # may change when a run is resumed
+VOLATILE = ("out", "max_steps", "max_minutes", "eval_every", "device", "threads")  # may change when a run is resumed
 
 
 def identity(cfg: Any) -> dict:
@@ -20,16 +20,18 @@ def identity(cfg: Any) -> dict:
             for k, v in asdict(cfg).items() if k not in VOLATILE}
 
 
-def save(path: Path, cfg: Any, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+def save(path: Path, cfg: Any, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+         state: dict | None = None) -> None:
+    """``state``: the trainer's own small values a resumed run needs (e.g. the best loss so far)."""
     with atomic_path(path) as tmp:
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                    "config": identity(cfg)}, tmp)
+                    "config": identity(cfg), "state": state or {}}, tmp)
 
 
 def resume(path: Path, cfg: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-           map_location: Any = None) -> int:
-    """Load ``path`` into ``model`` and ``optimizer`` and return its step (0 without a checkpoint);
-    ``UsageError`` naming the differing settings if another run wrote it."""
+           map_location: Any = None, state: dict | None = None) -> int:
+    """Load ``path`` into ``model``, ``optimizer`` (and ``state``, updated in place) and return its step
+    (0 without a checkpoint); ``UsageError`` naming the differing settings if another run wrote it."""
     if not path.is_file():
         return 0
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
@@ -40,4 +42,6 @@ def resume(path: Path, cfg: Any, model: torch.nn.Module, optimizer: torch.optim.
         raise UsageError(f"{path.parent} holds a checkpoint of another run ({differ}); use another --out")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
+    if state is not None:
+        state.update(ckpt.get("state", {}))
     return int(ckpt["step"])

@@ -7,21 +7,32 @@ Both the trainer and the sampler call :class:`Layout`; nothing else builds seque
   order, with no separator between frames (VidIT).
 - An in-context prompt: ``[bos] demo_1 ... demo_k query``; the model continues the query.
 - Actions (optional, as iVideoGPT): the action taken on frame ``t`` is embedded at the position whose
-  output predicts frame ``t + 1``'s first token, i.e. the last token of frame ``t``. Each position
-  gets a feature ``[action, 1]`` there and zeros elsewhere; the trailing 1 marks "an action is given",
-  so a real all-zero action differs from no action, and action-free sequences are plain VidIT.
+  output predicts frame ``t + 1``'s first token, i.e. the last token of frame ``t``
+  (``action_span="token"``), or at every position whose output predicts a token of frame ``t + 1``
+  (``"frame"``: that position and the next ``n - 1``, so no token has to fetch the action through
+  attention). An embedded position gets the feature ``[action, 1]``, others zeros; the trailing 1 marks
+  "an action is given", so a real all-zero action differs from no action, and action-free sequences
+  are plain VidIT.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
+
+ActionSpan = Literal["token", "frame"]
 
 
 @dataclass(frozen=True)
 class Layout:
     codebook_size: int
     tokens_per_frame: int
+    action_span: ActionSpan = "token"
+
+    def __post_init__(self):
+        if self.action_span not in ("token", "frame"):
+            raise ValueError(f"action_span must be 'token' or 'frame', got {self.action_span!r}")
 
     @property
     def bos(self) -> int:
@@ -65,11 +76,13 @@ class Layout:
         """
         b, h, a = actions.shape
         feats = actions.new_zeros(b, length, a + 1)
-        pos = [self.action_position(first_frame + i) for i in range(h)]
-        if pos and pos[-1] >= length:
-            raise ValueError(f"action {h - 1} at position {pos[-1]} lies past the sequence length {length}")
-        feats[:, pos, :a] = actions
-        feats[:, pos, a] = 1.0
+        span = self.tokens_per_frame if self.action_span == "frame" else 1
+        for i in range(h):
+            pos = self.action_position(first_frame + i)
+            if pos + span > length:
+                raise ValueError(f"action {i} at positions {pos}..{pos + span - 1} lies past the sequence length {length}")
+            feats[:, pos:pos + span, :a] = actions[:, i, None]
+            feats[:, pos:pos + span, a] = 1.0
         return feats
 
     def frames_of(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

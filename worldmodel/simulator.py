@@ -45,7 +45,7 @@ class VideoSimulator:
         self.tokenizer, self.decoder, self.config = tokenizer, decoder.eval(), config
         self.device = torch.device(device)
         self.decoder.to(self.device)
-        self.layout = Layout(tokenizer.codebook_size, tokenizer.tokens_per_frame)
+        self.layout = Layout(tokenizer.codebook_size, tokenizer.tokens_per_frame, config.get("action_span", "token"))
         self.actions = ActionEncoder(config.get("action_space"))
         if decoder.config.action_dim != self.actions.dim:
             raise ValueError(f"decoder takes {decoder.config.action_dim}-d actions but the config's action space "
@@ -73,6 +73,11 @@ class VideoSimulator:
     @property
     def frame_size(self) -> int:
         return self.tokenizer.frame_size
+
+    @property
+    def max_frames(self) -> int:
+        """Frames (context + predicted) that fit in the decoder's window."""
+        return self.decoder.config.max_seq_len // self.layout.tokens_per_frame
 
     # -- public API ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -19,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from envs.files import append_csv, write_json
 from worldmodel import checkpoints
 from worldmodel.actions import ActionEncoder
 from worldmodel.decoder import Decoder, DecoderConfig
-from worldmodel.layout import Layout
+from worldmodel.layout import ActionSpan, Layout
 from worldmodel.simulator import resolve_model
 from worldmodel.tokenize_data import load_shard
 from worldmodel.tokenizer import VQTokenizer
@@ -56,6 +56,11 @@ class TrainConfig:
     stride: int = field(default=1, metadata={"help": "frame stride inside a clip"})
     actions: bool = field(default=True, metadata={"help": "condition on actions when the data has them"})
     action_dropout: float = field(default=0.5, metadata={"help": "probability a clip is trained without its actions"})
+    action_span: ActionSpan = field(default="token", metadata={
+        "help": "token: each action at one position (iVideoGPT); frame: at every position predicting the next frame"})
+    token_noise: float = field(default=0.0, metadata={
+        "help": "probability an input frame token is replaced by a random code (targets stay clean): "
+                "robustness to the model's own sampling errors, as GameNGen's context noise"})
     batch_size: int = field(default=16, metadata={"help": "clips per step per process"})
     max_steps: int = field(default=2000, metadata={"help": "optimizer steps"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
@@ -65,6 +70,10 @@ class TrainConfig:
     holdout: float = field(default=0.1, metadata={"help": "fraction of episodes held out for evaluation"})
     eval_every: int = field(default=200, metadata={"help": "steps between evaluations and checkpoints"})
     eval_clips: int = field(default=64, metadata={"help": "held-out clips per evaluation"})
+    select: Literal["last", "best"] = field(default="last", metadata={
+        "help": "which evaluated weights decoder/ holds: the last, or those of the lowest held-out loss"})
+    max_minutes: Optional[float] = field(default=None, metadata={
+        "help": "also stop at the first evaluation after this much training time (resume to go on)"})
     seed: int = 0
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     threads: Optional[int] = field(default=None, metadata={
@@ -78,8 +87,8 @@ class TrainConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
-        if not 0 <= self.action_dropout <= 1 or not 0 < self.holdout < 1:
-            raise UsageError("--action-dropout must lie in [0, 1] and --holdout in (0, 1)")
+        if not 0 <= self.action_dropout <= 1 or not 0 <= self.token_noise < 1 or not 0 < self.holdout < 1:
+            raise UsageError("--action-dropout must lie in [0, 1], --token-noise in [0, 1) and --holdout in (0, 1)")
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -162,7 +171,7 @@ def train(cfg: TrainConfig) -> dict:
     tokenizer = VQTokenizer.from_pretrained(cfg.tokenizer)
     if tokenizer.fingerprint() != meta["fingerprint"]:
         raise UsageError(f"{cfg.tokenizer} is not the tokenizer the shards were made with")
-    layout = Layout(meta["codebook_size"], int(np.prod(meta["grid"])))
+    layout = Layout(meta["codebook_size"], int(np.prod(meta["grid"])), cfg.action_span)
     encoder = ActionEncoder(meta.get("action_space") if cfg.actions else None)
     n_hold = max(1, int(len(episodes) * cfg.holdout))
     order = np.random.default_rng(cfg.seed).permutation(len(episodes))
@@ -182,7 +191,8 @@ def train(cfg: TrainConfig) -> dict:
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95),
                             fused=device.type == "cuda")
     ckpt_path = cfg.out / "checkpoint.pt"
-    step = checkpoints.resume(ckpt_path, cfg, model, opt, map_location=device)
+    state = {"best": math.inf}  # the lowest held-out loss so far (for --select best)
+    step = checkpoints.resume(ckpt_path, cfg, model, opt, map_location=device, state=state)
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
@@ -197,11 +207,12 @@ def train(cfg: TrainConfig) -> dict:
         g = batch_generator(cfg, step, rank)
         ids, raw = train_clips.sample(cfg.batch_size, g)
         tokens, feats = _batch(layout, encoder, ids, raw, cfg.action_dropout, g)
-        tokens, feats = tokens.to(device), None if feats is None else feats.to(device)
+        inputs = _corrupt(tokens[:, :-1], layout, cfg.token_noise, g)
+        tokens, inputs, feats = tokens.to(device), inputs.to(device), None if feats is None else feats.to(device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         with autocast:
-            logits = net(tokens[:, :-1], actions=feats)
+            logits = net(inputs, actions=feats)
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -213,11 +224,18 @@ def train(cfg: TrainConfig) -> dict:
         if main_proc and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             metrics = {"step": step, "train_loss": loss.item(), "lr": lr_at(step - 1, cfg),
                        "seconds": round(time.perf_counter() - t0, 1), **evaluate(model, layout, encoder, held, cfg, device, tokenizer)}
-            _log(cfg.out, tb, metrics)
-            checkpoints.save(ckpt_path, cfg, step, model, opt)
-            model.save_pretrained(cfg.out / "decoder")
-        if ddp and step % cfg.eval_every == 0:
-            dist.barrier()
+            watched = metrics["heldout_loss_actions" if encoder.dim else "heldout_loss"]
+            saved = cfg.select == "last" or watched < state["best"]
+            if saved:
+                model.save_pretrained(cfg.out / "decoder")
+            state["best"] = min(state["best"], watched)
+            _log(cfg.out, tb, {**metrics, "saved": int(saved)})
+            checkpoints.save(ckpt_path, cfg, step, model, opt, state=state)
+        if step % cfg.eval_every == 0:
+            if ddp:
+                dist.barrier()
+            if cfg.max_minutes is not None and _out_of_time(t0, cfg.max_minutes, device, ddp):
+                break
     bar.close()
     if tb is not None:
         tb.close()
@@ -225,6 +243,14 @@ def train(cfg: TrainConfig) -> dict:
         dist.barrier()
         dist.destroy_process_group()
     return metrics
+
+
+def _out_of_time(t0: float, minutes: float, device: torch.device, ddp: bool) -> bool:
+    """Whether this run's time is up (rank 0 decides, so all ranks stop at the same step)."""
+    up = torch.tensor([float(time.perf_counter() - t0 > 60 * minutes)], device=device)
+    if ddp:
+        dist.broadcast(up, 0)
+    return bool(up.item())
 
 
 def _init_from(model: Decoder, init: Path) -> None:
@@ -245,6 +271,14 @@ def _batch(layout: Layout, encoder: ActionEncoder, ids: torch.Tensor, raw: torch
     feats = layout.action_features(encoder.encode(raw), tokens.shape[1] - 1)
     keep = (torch.rand(len(ids), generator=g) >= dropout).float()
     return tokens, feats * keep[:, None, None]
+
+
+def _corrupt(inputs: torch.Tensor, layout: Layout, p: float, g: torch.Generator) -> torch.Tensor:
+    """Input ids with each frame token replaced, with probability ``p``, by a random code ([bos]/[eos] kept)."""
+    if p == 0:
+        return inputs
+    hit = (torch.rand(inputs.shape, generator=g) < p) & (inputs < layout.codebook_size)
+    return torch.where(hit, torch.randint(layout.codebook_size, inputs.shape, generator=g), inputs)
 
 
 @torch.no_grad()
@@ -289,6 +323,7 @@ def _save_world_model_meta(cfg: TrainConfig, meta: dict, layout: Layout, encoder
         shutil.copytree(cfg.tokenizer, tok_dst, ignore=shutil.ignore_patterns("checkpoint.pt"))  # weights only
     write_json(cfg.out / "config.json", {
         "version": WORLD_MODEL_VERSION, "codebook_size": layout.codebook_size, "grid": list(meta["grid"]),
+        "action_span": layout.action_span,
         "frame_size": meta.get("frame_size"), "action_space": encoder.space, "clip_frames": cfg.clip_frames,
         "stride": cfg.stride, "fps": meta.get("fps"), "env_id": meta.get("env_id"),
         "train": {**checkpoints.identity(cfg), "max_steps": cfg.max_steps}})
@@ -314,7 +349,8 @@ def _log(out: Path, tb, metrics: dict) -> None:
 def main(cfg: TrainConfig) -> None:
     m = train(cfg)
     if m:
-        print(f"{cfg.out}: step {m['step']}, held-out loss {m['heldout_loss']:.3f}, token acc {m['token_acc']:.3f}")
+        more = " (time is up: the same command goes on from here)" if m["step"] < cfg.max_steps else ""
+        print(f"{cfg.out}: step {m['step']}, held-out loss {m['heldout_loss']:.3f}, token acc {m['token_acc']:.3f}{more}")
 
 
 def cli() -> None:

@@ -58,7 +58,7 @@ def test_resume_reaches_the_same_weights(shard, tmp_path):
 
 def test_select_best_keeps_the_lowest_heldout_weights_across_a_resume(shard, tmp_path):
     kw = dict(select="best", lr=3.0, warmup=1, token_noise=0.2, action_span="frame", eval_every=2, max_steps=12)
-    train(wm_cfg(shard, tmp_path / "b", max_minutes=0.0, **kw))  # time is up at the first evaluation
+    train(wm_cfg(shard, tmp_path / "b", max_minutes=1e-6, **kw))  # time is up at the first evaluation
     rows = (tmp_path / "b" / "log.csv").read_text().splitlines()
     assert len(rows) == 2 and rows[1].startswith("2,")
     train(wm_cfg(shard, tmp_path / "b", **kw))  # resumes to step 12; lr 3 makes some later evaluations worse

@@ -87,6 +87,8 @@ class TrainConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise UsageError(f"--max-minutes must be > 0, got {self.max_minutes}")
         if not 0 <= self.action_dropout <= 1 or not 0 <= self.token_noise < 1 or not 0 < self.holdout < 1:
             raise UsageError("--action-dropout must lie in [0, 1], --token-noise in [0, 1) and --holdout in (0, 1)")
 

@@ -6,6 +6,10 @@
 - ``classifier``: VP²'s RoboDesk cost, ``0.5 * mse + 10 * sum of logits`` where the logits are those
   of failure, i.e. ``-10 *`` the success classifier's logits (a likelier success costs less).
   Without a goal image the mse term is left out.
+
+``pool`` k > 1 compares k x k block means instead of pixels (times k², so a uniform error costs the same):
+a blurred view, graded where the arm and its goal pose do not overlap and per-pixel error is flat. On
+push_red it ranks sampled futures no better than pixels (``experiments.cost_ranking``).
 """
 from __future__ import annotations
 
@@ -20,11 +24,13 @@ CostKind = Literal["mse", "classifier"]
 
 class VideoCost:
     def __init__(self, kind: CostKind, frame_shape: tuple[int, ...], classifier: SuccessClassifier | None = None,
-                 mse_weight: float = 0.5, logit_weight: float = 10.0):
+                 mse_weight: float = 0.5, logit_weight: float = 10.0, pool: int = 1):
         if kind == "classifier" and classifier is None:
             raise ValueError("the classifier cost needs a success classifier")
+        if pool < 1 or frame_shape[0] % pool or frame_shape[1] % pool:
+            raise ValueError(f"--cost-pool must be >= 1 and divide the frame size {frame_shape[:2]}, got {pool}")
         self.kind, self.frame_shape, self.classifier = kind, tuple(frame_shape), classifier
-        self.mse_weight, self.logit_weight = mse_weight, logit_weight
+        self.mse_weight, self.logit_weight, self.pool = mse_weight, logit_weight, pool
         self.goal: np.ndarray | None = None
 
     def set_goal(self, goal: np.ndarray | None) -> None:
@@ -42,9 +48,17 @@ class VideoCost:
         n = len(frames)
         cost = np.zeros(n)
         if self.goal is not None:
-            diff = frames.astype(np.float32) / 255 - self.goal.astype(np.float32) / 255
-            mse = (diff ** 2).reshape(n, -1).sum(1)
+            diff = self._blocks(frames.astype(np.float32) / 255) - self._blocks(self.goal.astype(np.float32) / 255)
+            mse = (diff ** 2).reshape(n, -1).sum(1) * self.pool ** 2
             cost += mse if self.kind == "mse" else self.mse_weight * mse
         if self.kind == "classifier":
             cost -= self.logit_weight * self.classifier.logits(frames).sum(1)
         return cost
+
+    def _blocks(self, x: np.ndarray) -> np.ndarray:
+        """Means of ``pool x pool`` pixel blocks of images ``[..., h, w, 3]``."""
+        k = self.pool
+        if k == 1:
+            return x
+        h, w = x.shape[-3:-1]
+        return x.reshape(*x.shape[:-3], h // k, k, w // k, k, 3).mean(axis=(-4, -2))

@@ -38,6 +38,8 @@ class MPCConfig(PlannerConfig):
                 "world model predicting as much of the horizon as its window still holds"})
     mse_weight: float = field(default=0.5, metadata={"help": "classifier cost: weight of the goal MSE"})
     logit_weight: float = field(default=10.0, metadata={"help": "classifier cost: weight of the success logits"})
+    cost_pool: int = field(default=1, metadata={
+        "help": "goal MSE over k x k block means (1: over pixels, as VP²)"})
     guidance: float = field(default=1.0, metadata={
         "help": "world model: classifier-free guidance on the actions (1: none; >1 follows actions harder, 2x compute)"})
 

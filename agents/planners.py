@@ -69,7 +69,7 @@ class Planner:
         c = self.cfg
         std = np.broadcast_to(self.std0, self.mean.shape).copy()
         for _ in range(c.rounds):
-            samples = self._sample(std)
+            samples = self.sample(std)
             costs = np.asarray(cost_fn(samples.astype(np.float32)), np.float64)
             if costs.shape != (len(samples),):
                 raise ValueError(f"the cost function returned shape {costs.shape}; expected ({len(samples)},)")
@@ -84,8 +84,10 @@ class Planner:
         self.mean = np.concatenate([self.mean[1:], self.mean[-1:]])
         return first
 
-    def _sample(self, std: np.ndarray) -> np.ndarray:
+    def sample(self, std: np.ndarray | None = None) -> np.ndarray:
+        """``samples`` sequences ``[N, H, A]`` around the mean (noise std: the configured one by default)."""
         c = self.cfg
+        std = self.std0 if std is None else std
         eps = self.rng.standard_normal((c.samples, *self.mean.shape)) * std
         if c.planner == "mppi":
             noise, prev = np.empty_like(eps), np.zeros_like(eps[:, 0])

@@ -7,7 +7,8 @@
     run_agent --env push_red --agent mpc --demo push_red.mp4  # goal imagined from a demo of another instance
 
 Writes to ``--out``: ``episode_000.mp4`` ... (real observation | imagined frame | MPC goal, side by side, x4),
-``metrics.json`` (per episode: seed, instance, success, steps, return, wall time; and the summary)
+``metrics.json`` (per episode: seed, instance, success, steps, return, wall time, and the final and
+smallest ``info["distance"]`` where the env reports one (push_red: end effector to button, m); and the summary)
 and prints a one-line summary. Episode ``i`` uses seed ``--seed + i``; on push_red it starts from
 task instance ``(--instance + i) mod 60`` (0-29: the VP² benchmark set, 30-59: held out).
 Everything is checked (env, demo, models) before the first episode, so bad input writes nothing.
@@ -167,7 +168,7 @@ def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict, VideoS
             raise UsageError(f"no shipped success classifier for {env_id}; pass --classifier or use --cost mse")
         classifier = SuccessClassifier.from_pretrained(classifier_name)
         ids["classifier"] = str(classifier_name)
-    cost = VideoCost(cfg.cost, frame_shape, classifier, cfg.mse_weight, cfg.logit_weight)
+    cost = VideoCost(cfg.cost, frame_shape, classifier, cfg.mse_weight, cfg.logit_weight, cfg.cost_pool)
     goal_fn = None
     if sim is not None:
         scorer = VideoCost("classifier", frame_shape, classifier) if classifier is not None else None
@@ -205,6 +206,9 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
             row["return"] += float(reward)
             row["steps"] += 1
             row["success"] = row["success"] or bool(info.get("success", False))
+            if "distance" in info:  # the env's distance to go (push_red: end effector to button, m)
+                row["final_distance"] = round(info["distance"], 4)
+                row["min_distance"] = min(row.get("min_distance", np.inf), row["final_distance"])
             if terminated or truncated or (stop_on_success and row["success"]):
                 done[k] = True
                 row["wall_s"] = round(time.perf_counter() - start, 2)
@@ -219,13 +223,15 @@ def config_json(cfg: RunAgentConfig) -> dict:
 
 def finished_run(cfg: RunAgentConfig) -> dict | None:
     """The metrics in ``cfg.out`` if a run with this config finished there (so benchmarks resume). A setting
-    the saved config lacks (added to ``run_agent`` later) matches when ``cfg`` leaves it at its default."""
+    the saved config lacks (added to ``run_agent`` later) matches when ``cfg`` leaves it at its default; ``out``
+    itself may differ (a moved or copied results folder still resumes)."""
     path = cfg.out / "metrics.json"
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
     old, defaults = saved.get("config", {}), defaults_json(type(cfg))
-    same = all(old[k] == v if k in old else k in defaults and v == defaults[k] for k, v in config_json(cfg).items())
+    same = all(old[k] == v if k in old else k in defaults and v == defaults[k]
+               for k, v in config_json(cfg).items() if k != "out")
     return saved if same else None
 
 

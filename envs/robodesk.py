@@ -5,7 +5,8 @@
 - Observation: 64x64x3 uint8, made as VP² does: a 120 px render, crop box (16.75, 25, 105, 88.75),
   LANCZOS resize to 64.
 - ``info["success"]``: the red button has been pressed (its light joint qpos < -0.00453) at any
-  repeat so far; reward is 1 on the step it first happens.
+  repeat so far; reward is 1 on the step it first happens. ``info["distance"]``: end effector to the red
+  button (m), a graded measure of progress that agents and benchmarks report beside success.
 - Episodes last 15 control steps (16 frames, one VidIT clip). ``reset(options={"instance": i})``
   starts task instance ``i`` (0-29: the VP² benchmark set, 30-59: held out) and puts its goal image
   in ``info["goal"]``; any other reset draws a fresh start state from the seed.
@@ -230,7 +231,8 @@ class PushRedEnv(gym.Env):
             obs, reward, _, _ = desk.step(action)  # 50 repeats of IK + physics, one render
         self._steps += 1
         self._obs = obs["image"]
-        info = {"success": bool(desk.success), "instance": -1 if self.instance is None else int(self.instance)}
+        info = {"success": bool(desk.success), "instance": -1 if self.instance is None else int(self.instance),
+                "distance": float(np.linalg.norm(self.button - self.end_effector))}
         return self._obs, float(reward), False, False, info
 
     def close(self):

@@ -1,6 +1,7 @@
 """``mpc_bench``: VP²'s planning protocol on push_red, our MPC agents beside VP²'s published numbers.
 
-    mpc_bench --out results/mpc_bench --samples 32 --horizon 4 --seeds 1 --workers 2  # as benchmarked (~35 min)
+    mpc_bench --out results/mpc_bench --samples 32 --horizon 4 --context-frames 0 --std 1 1 1 .2 .2 \
+              --seeds 1 --settings mpc random --workers 2  # as benchmarked (~1 h on 2 cores)
     mpc_bench --out results/mpc_vp2                            # VP²'s 200 x 10, seeds 1-4: days on 2 CPU cores
     mpc_bench --settings mpc oracle --oracle-instances 6 --workers 2
     mpc_bench --planner cem --samples 100 --out results/mpc_cem  # sweeps are one flag away
@@ -13,7 +14,8 @@ configuration it was started with (``bench_config.json``) and refuses to mix in 
 Settings: ``mpc`` (the world model, each instance's goal image), ``mpc-demo`` (the goal imagined from
 the shipped push_red demo of a held-out instance), ``oracle`` (the same MPC with the real simulator as
 predictor: VP²'s simulator oracle), ``random``, ``expert``. Writes ``mpc_bench.{md,csv,json,png}``:
-success (mean over seeds, min-max across seeds), mean seconds per planning call and per episode.
+success (mean over seeds, min-max across seeds), mean seconds per planning call and per episode, and
+the mean final distance of the end effector to the button (cm; graded where success is rare).
 
 More machines: each episode is independent, so split the ``(setting, seed, instance)`` grid. With Ray,
 ``ray.remote(num_cpus=2)(experiments.mpc_bench.run_episode)`` over ``episode_configs(cfg)`` and run
@@ -151,7 +153,7 @@ def main(cfg: MPCBenchConfig) -> list[dict]:
               "run mpc_bench again when they are to write the table")
         return []
     rows = summarize(cfg, results)
-    keys = ["setting", "episodes", "success", "seed_min", "seed_max", "plan_s", "episode_s", "source"]
+    keys = ["setting", "episodes", "success", "seed_min", "seed_max", "plan_s", "episode_s", "final_cm", "source"]
     write_table(cfg.out, "mpc_bench", rows, keys, {"config": json.loads(json.dumps(asdict(cfg), default=str))})
     _plot(rows, cfg.out / "mpc_bench.png")
     print((cfg.out / "mpc_bench.md").read_text())
@@ -162,17 +164,19 @@ def summarize(cfg: MPCBenchConfig, results: dict[tuple[str, int, int], dict]) ->
     """One row per setting (success averaged over seeds, min-max across seeds), then VP²'s rows."""
     rows = []
     for setting in cfg.settings:
-        per_seed, plan, wall, n = [], [], [], 0
+        per_seed, plan, wall, dist, n = [], [], [], [], 0
         for seed in cfg.seeds:
             eps = [m for (s, sd, _), m in results.items() if s == setting and sd == seed]
             per_seed.append(np.mean([m["episodes"][0]["success"] for m in eps]))
             plan += [m["summary"]["mean_plan_s"] for m in eps if "mean_plan_s" in m["summary"]]
             wall += [m["summary"]["total_wall_s"] for m in eps]
+            dist += [m["episodes"][0]["final_distance"] for m in eps if "final_distance" in m["episodes"][0]]
             n += len(eps)
         rows.append({"setting": setting, "episodes": n, "success": round(float(np.mean(per_seed)), 3),
                      "seed_min": round(float(min(per_seed)), 3), "seed_max": round(float(max(per_seed)), 3),
                      "plan_s": round(float(np.mean(plan)), 2) if plan else "-",
-                     "episode_s": round(float(np.mean(wall)), 1), "source": "ours"})
+                     "episode_s": round(float(np.mean(wall)), 1),
+                     "final_cm": round(100 * float(np.mean(dist)), 1) if dist else "-", "source": "ours"})
     rows += [{"setting": name, "success": value, "source": "VP² / iVideoGPT papers"}
              for name, value in VP2_PUSH_RED.items()]
     return rows

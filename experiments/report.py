@@ -16,6 +16,7 @@ from pathlib import Path
 
 from envs.cli import UsageError, defaults_json, run
 from envs.files import atomic_write_bytes
+from experiments.cost_ranking import CostRankingConfig
 from experiments.imitation_bench import ImitationBenchConfig
 from experiments.mpc_bench import MPCBenchConfig
 from experiments.rl_imagination import RLImaginationConfig
@@ -35,6 +36,9 @@ BENCHMARKS = {
     "rl_imagination": ("RL in imagination: PPO inside the world model", RLImaginationConfig,
                        "PPO trained in the push_red world model vs in the real env for the same wall clock, "
                        "both scored in the real env."),
+    "cost_ranking": ("MPC costs: do they rank sampled futures by real progress?", CostRankingConfig,
+                     "Spearman's rho between each cost and the real distance left to the button, on real and "
+                     "on predicted frames of the same samples; progress (cm) of the 4 samples each cost likes best."),
     "mpc_bench": ("MPC: VP²'s push_red protocol", MPCBenchConfig,
                   "Success of MPPI over world-model rollouts, beside VP²'s published numbers."),
 }

@@ -1,6 +1,7 @@
 """The MPC agent: costs, the simulator oracle pressing the button, ``run_agent --agent mpc`` (goal from a
 demo, bad input) and ``mpc_bench --quick`` end to end with resume, on tiny untrained world models."""
 import json
+import shutil
 
 import gymnasium as gym
 import numpy as np
@@ -13,7 +14,7 @@ from agents.oracle import EnvOracle
 from agents.run_agent import RunAgentConfig, main, run_episodes
 from envs.cli import run
 from envs.video import read
-from experiments import mpc_bench
+from experiments import cost_ranking, mpc_bench
 from worldmodel.classifier import SuccessClassifier
 from worldmodel.simulator import VideoSimulator
 
@@ -41,6 +42,34 @@ def test_costs_rank_frames_by_goal_distance_and_success():
         mse.set_goal(None)
 
 
+def test_pooled_mse_is_graded_where_pixel_mse_is_flat():
+    def square(x):  # a dark 4x4 "arm" on a light desk
+        f = np.full((64, 64, 3), 200, np.uint8)
+        f[8:12, x:x + 4] = 0
+        return f
+    frames = np.stack([square(x)[None] for x in (12, 40)])  # near the goal pose, far from it: no overlap
+    pixel, pooled = VideoCost("mse", (64, 64, 3)), VideoCost("mse", (64, 64, 3), pool=16)
+    for cost in (pixel, pooled):
+        cost.set_goal(square(4))
+    near, far = pixel(frames)
+    assert near == pytest.approx(far)
+    near, far = pooled(frames)
+    assert near < far
+    with pytest.raises(ValueError, match="divide the frame size"):
+        VideoCost("mse", (64, 64, 3), pool=5)
+
+
+def test_cost_ranking_scores_costs_on_real_and_predicted_frames(push_red_models, tmp_path):
+    cfg = cost_ranking.CostRankingConfig(out=tmp_path / "cr", model=str(push_red_models[0]), instances=1,
+                                         samples=8, horizon=1, std_scales=(1.0,), pools=(1, 8))
+    rows = cost_ranking.main(cfg)
+    assert {(r["frames"], r["cost"], r["pool"]) for r in rows} == {
+        (f, c, k) for f in ("real", "model") for c in ("mse", "classifier") for k in (1, 8)}
+    for r in rows:
+        assert -1 <= r["rho"] <= 1 and -1 <= r["mppi_cos"] <= 1 and r["top4_cm"] <= r["best4_cm"] + 1e-9
+    assert (tmp_path / "cr" / "cost_ranking.md").is_file()
+
+
 def test_oracle_presses_the_button_on_an_easy_instance():
     env = envs.make("push_red", max_episode_steps=6)
     cost = VideoCost("classifier", (64, 64, 3), SuccessClassifier.from_pretrained("push-red"))
@@ -48,6 +77,7 @@ def test_oracle_presses_the_button_on_an_easy_instance():
     agent = MPCAgent(oracle, cost, MPCConfig(samples=8, horizon=3), env.action_space)
     (row,), (frames,) = run_episodes([env], agent, None, seeds=[1], instances=[EASY], stop_on_success=True)
     assert row["success"] and row["steps"] <= 6
+    assert row["min_distance"] <= row["final_distance"] < 0.08  # pressed: the end effector is at the button
     assert frames.shape[2] == 3 * 64  # real | predicted | goal
     assert len(agent.plan_seconds) == row["steps"]
     env.close()
@@ -125,6 +155,9 @@ def test_mpc_bench_quick_runs_resumes_and_refuses_other_settings(push_red_models
     run(mpc_bench.main, mpc_bench.MPCBenchConfig, args[:-2] + ["--workers", "1"])
     assert "3 already done, 1 to run" in capsys.readouterr().out
     assert all(v.stat().st_mtime_ns == stamp[v] for v in videos[1:])
+    shutil.copytree(tmp_path / "bench", tmp_path / "moved")  # a moved results folder still resumes
+    run(mpc_bench.main, mpc_bench.MPCBenchConfig, args[:2] + [str(tmp_path / "moved")] + args[3:])
+    assert "4 already done, 0 to run" in capsys.readouterr().out
     with pytest.raises(SystemExit) as e:
         run(mpc_bench.main, mpc_bench.MPCBenchConfig, args + ["--planner", "cem"])
     assert e.value.code == 2 and "other settings (planner" in capsys.readouterr().err

@@ -60,14 +60,16 @@ def test_instances_are_shipped_and_solvable(env):
     # the goals show the light on, but for instance 5, whose press ends within one 50-substep action
     assert not red_light_lit(obs) and red_light_lit(inst["goals"]).sum() == 59 and not red_light_lit(inst["goals"][5])
     expert = make_policy("expert", env, seed=0)
-    first_success = None
+    first_success, distances = None, []
     for _ in range(15):
         obs, reward, term, trunc, info = env.step(expert.act(obs))
+        distances.append(info["distance"])
         if info["success"] and first_success is None:
             first_success = obs
             assert reward == 1.0
     assert trunc and info["success"], "expert should press the red button within 15 steps"
     assert np.array_equal(first_success, inst["goals"][4]), "the goal is the expert's first pressed frame"
+    assert distances[-1] < 0.08 < distances[0], "info['distance']: the end effector comes to the button"
 
 
 def test_state_round_trip(env):

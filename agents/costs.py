@@ -28,7 +28,7 @@ class VideoCost:
         if kind == "classifier" and classifier is None:
             raise ValueError("the classifier cost needs a success classifier")
         if pool < 1 or frame_shape[0] % pool or frame_shape[1] % pool:
-            raise ValueError(f"--cost-pool must be >= 1 and divide the frame size {frame_shape[:2]}, got {pool}")
+            raise ValueError(f"cost pool {pool}: must be >= 1 and divide the frame size {frame_shape[:2]}")
         self.kind, self.frame_shape, self.classifier = kind, tuple(frame_shape), classifier
         self.mse_weight, self.logit_weight, self.pool = mse_weight, logit_weight, pool
         self.goal: np.ndarray | None = None

@@ -95,12 +95,12 @@ def main(cfg: CostRankingConfig) -> list[dict]:
     classifier = SuccessClassifier.from_pretrained(cfg.classifier)
     shape = (sim.frame_size, sim.frame_size, 3)
     pc = PlannerConfig(samples=cfg.samples, horizon=cfg.horizon)
+    costs = {(kind, k): VideoCost(kind, shape, classifier, cfg.mse_weight, pool=k)  # a bad --pools fails here
+             for kind in ("mse", "classifier") for k in cfg.pools}
     actions = {(s, i): Planner(pc, -np.ones(5), np.ones(5), seed=i).sample(np.asarray(pc.std) * s).astype(np.float32)
                for s in cfg.std_scales for i in range(cfg.instances)}
     with mp.get_context("spawn").Pool(cfg.workers) as pool:
         played = dict(zip(actions, pool.map(_play, [(i, a) for (_, i), a in actions.items()])))
-    costs = {(kind, k): VideoCost(kind, shape, classifier, cfg.mse_weight, pool=k)
-             for kind in ("mse", "classifier") for k in cfg.pools}
     rows = []
     for s in cfg.std_scales:
         scores: dict = {}

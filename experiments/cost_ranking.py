@@ -52,8 +52,11 @@ class CostRankingConfig:
     threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads"})
 
     def __post_init__(self):
-        if self.instances < 1 or self.samples < 2 * TOP or self.horizon < 1:
-            raise ValueError(f"need --instances >= 1, --samples >= {2 * TOP} and --horizon >= 1")
+        if not 1 <= self.instances <= 30 or self.samples < 2 * TOP or self.horizon < 1 or self.workers < 1:
+            raise ValueError(f"need --instances in [1, 30] (the VP² benchmark set), --samples >= {2 * TOP}, "
+                             "--horizon >= 1 and --workers >= 1")
+        if not self.std_scales or min(self.std_scales) <= 0:
+            raise ValueError(f"--std-scales must be > 0, got {self.std_scales}")
 
 
 def _play(job: tuple[int, np.ndarray]) -> dict:
@@ -67,8 +70,9 @@ def _play(job: tuple[int, np.ndarray]) -> dict:
     frames, dist = [], []
     for seq in actions:
         raw.set_state(state, render=False)
-        frames.append(np.stack([env.step(a)[0] for a in seq]))
-        dist.append(np.linalg.norm(raw.button - raw.end_effector))
+        steps = [env.step(a) for a in seq]
+        frames.append(np.stack([step[0] for step in steps]))
+        dist.append(steps[-1][4]["distance"])
     env.close()
     return {"start": obs, "goal": info["goal"], "d0": d0, "frames": np.stack(frames), "dist": np.array(dist)}
 

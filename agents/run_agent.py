@@ -163,10 +163,11 @@ def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict, VideoS
                              f"{sim.frame_size}px")
         return ImitationAgent(sim, idm, cfg), {**ids, "idm": str(idm_name)}, sim
     classifier = None
-    if cfg.cost == "classifier":
+    picks_goal = cfg.demo is not None and cfg.n_candidates > 1 and classifier_name is not None
+    if cfg.cost == "classifier" or picks_goal:  # the classifier also keeps the likeliest of the imagined goals
         if classifier_name is None:
             raise UsageError(f"no shipped success classifier for {env_id}; pass --classifier or use --cost mse")
-        classifier = SuccessClassifier.from_pretrained(classifier_name)
+        classifier = SuccessClassifier.from_pretrained(classifier_name).to(cfg.device)
         ids["classifier"] = str(classifier_name)
     cost = VideoCost(cfg.cost, frame_shape, classifier, cfg.mse_weight, cfg.logit_weight, cfg.cost_pool)
     goal_fn = None

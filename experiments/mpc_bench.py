@@ -47,6 +47,9 @@ VP2_PUSH_RED = {"iVideoGPT": 0.922, "SVG'": 0.760, "MCVD": 0.733, "FitVid": 0.58
 SETTINGS = ("mpc", "mpc-demo", "oracle", "random", "expert")
 # Flags that change how fast a run goes, not what it measures: a resumed benchmark may change them.
 VOLATILE = {"out", "workers", "threads", "shard", "device"}
+# Which episodes to run: each episode's folder checks its own config, so a benchmark grows (more seeds or
+# instances) or reports a subset without mixing results.
+EPISODES = frozenset({"settings", "seeds", "instances", "oracle_instances", "demo_instances"})
 
 
 @dataclass
@@ -129,7 +132,7 @@ def run_episode(run_cfg: RunAgentConfig) -> dict:
 def main(cfg: MPCBenchConfig) -> list[dict]:
     resolve_model(cfg.model or "robodesk-push-red")  # a wrong --model fails here, before --out is touched
     claim_out(cfg.out, {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items()
-                        if k not in VOLATILE}, frozenset({"settings"}))
+                        if k not in VOLATILE}, EPISODES)
     jobs = episode_configs(cfg)
     mine = jobs
     if cfg.shard:

@@ -114,8 +114,11 @@ def test_whole_episode_context_predicts_what_the_window_still_holds(push_red_mod
 
 def test_run_agent_mpc_with_a_goal_imagined_from_a_demo(push_red_models, tmp_path):
     summary = main(RunAgentConfig(env="push_red", agent="mpc", demo="push_red.mp4", model=str(push_red_models[0]),
-                                  samples=4, horizon=2, max_steps=2, out=tmp_path / "out", seed=3))
+                                  samples=4, horizon=2, max_steps=2, out=tmp_path / "out", seed=3, cost="mse",
+                                  n_candidates=2))
     assert summary["episodes"] == 1 and summary["mean_plan_s"] > 0
+    # the mse cost needs no classifier, but the shipped one still picks the likeliest of the imagined goals
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["classifier"] == "push-red"
     video = read(tmp_path / "out" / "episode_000.mp4")
     assert video.shape == (3, 256, 3 * 256, 3)  # real | predicted | imagined goal, x4
     assert video[:, :, 512:].max() > 0
@@ -138,7 +141,7 @@ def test_mpc_bad_input_is_one_line(case, push_red_models, tmp_path, capsys):
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_mpc_bench_quick_runs_resumes_and_refuses_other_settings(push_red_models, tmp_path, capsys):
+def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_models, tmp_path, capsys):
     args = ["--quick", "--out", str(tmp_path / "bench"), "--model", str(push_red_models[0]),
             "--settings", "mpc", "random", "--workers", "2"]
     rows = run(mpc_bench.main, mpc_bench.MPCBenchConfig, args)
@@ -158,6 +161,9 @@ def test_mpc_bench_quick_runs_resumes_and_refuses_other_settings(push_red_models
     shutil.copytree(tmp_path / "bench", tmp_path / "moved")  # a moved results folder still resumes
     run(mpc_bench.main, mpc_bench.MPCBenchConfig, args[:2] + [str(tmp_path / "moved")] + args[3:])
     assert "4 already done, 0 to run" in capsys.readouterr().out
+    rows = run(mpc_bench.main, mpc_bench.MPCBenchConfig, args + ["--instances", "1"])  # a subset: no new episode
+    assert "2 already done, 0 to run" in capsys.readouterr().out
+    assert {r["setting"]: r["episodes"] for r in rows if r["source"] == "ours"} == {"mpc": 1, "random": 1}
     with pytest.raises(SystemExit) as e:
         run(mpc_bench.main, mpc_bench.MPCBenchConfig, args + ["--planner", "cem"])
     assert e.value.code == 2 and "other settings (planner" in capsys.readouterr().err

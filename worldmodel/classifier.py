@@ -57,12 +57,13 @@ class SuccessClassifier(nn.Module):
 
     @torch.no_grad()
     def logits(self, frames, batch_size: int = 512) -> np.ndarray:
-        """Logits of uint8 frames ``[..., H, W, 3]`` (numpy in, numpy out), in eval mode."""
+        """Logits of uint8 frames ``[..., H, W, 3]`` (numpy in, numpy out), in eval mode, on the model's device."""
         was = self.training
         self.eval()
+        device = self.net[0].weight.device
         flat = torch.as_tensor(np.asarray(frames)).reshape(-1, *np.shape(frames)[-3:])
-        out = torch.cat([self(flat[i:i + batch_size]) for i in range(0, len(flat), batch_size)]) if len(flat) else \
-            torch.zeros(0)
+        out = torch.cat([self(flat[i:i + batch_size].to(device)).cpu()
+                         for i in range(0, len(flat), batch_size)]) if len(flat) else torch.zeros(0)
         self.train(was)
         return out.reshape(np.shape(frames)[:-3]).numpy()
 

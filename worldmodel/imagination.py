@@ -87,7 +87,7 @@ class ImaginationEnv:
         return self.observe()
 
     def observe(self) -> np.ndarray:
-        return self.sim.tokenizer.decode(self.context[:, -1:].clone()).numpy()[:, 0]
+        return self.sim.tokenizer.decode(self.context[:, -1:].clone()).cpu().numpy()[:, 0]
 
     def step(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Advance every row by one imagined frame; returns obs, reward, terminated, truncated."""

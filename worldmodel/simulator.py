@@ -45,6 +45,7 @@ class VideoSimulator:
         self.tokenizer, self.decoder, self.config = tokenizer, decoder.eval(), config
         self.device = torch.device(device)
         self.decoder.to(self.device)
+        self.tokenizer.to(self.device)  # decoding thousands of predicted frames per MPC step is GPU work too
         self.layout = Layout(tokenizer.codebook_size, tokenizer.tokens_per_frame, config.get("action_span", "token"))
         self.actions = ActionEncoder(config.get("action_space"))
         if decoder.config.action_dim != self.actions.dim:
@@ -165,7 +166,7 @@ class VideoSimulator:
 
     def _decode(self, ids: torch.Tensor) -> np.ndarray:
         frames = self.layout.frames_of(ids, self.tokenizer.grid)
-        return self.tokenizer.decode(frames.cpu()).numpy()
+        return self.tokenizer.decode(frames).cpu().numpy()
 
     def next_frames(self, context: torch.Tensor, actions: torch.Tensor | None, temperature: float = 1.0,
                     top_k: int | None = None, seed: int = 0) -> torch.Tensor:

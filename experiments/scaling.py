@@ -39,7 +39,7 @@ class ScalingConfig:
     reuse: tuple[str, ...] = field(default=(), metadata={
         "help": "SIZE=MODEL: a world model already trained with this recipe (e.g. small=robodesk-push-red)"})
     data: tuple[Path, ...] = field(default=SHARDS, metadata={"help": "token shards (the shipped model's)"})
-    tokenizer: Path = field(default=Path("data/tokenizers/push_red_f8"), metadata={"help": "their tokenizer"})
+    tokenizer: Path = field(default=Path("worldmodel/models/robodesk-push-red/tokenizer"), metadata={"help": "their tokenizer"})
     stage1_steps: int = field(default=600, metadata={"help": "steps on 8-frame clips, lr 1e-3, warmup 50"})
     stage2_steps: int = field(default=100, metadata={"help": "steps on 16-frame clips, lr 5e-4, warmup 20"})
     batch_size: int = 8

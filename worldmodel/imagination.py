@@ -53,7 +53,7 @@ def action_space_of(sim: VideoSimulator) -> gym.Space:
 
 
 class ImaginationEnv:
-    """``n_envs`` imagined rollouts; contexts hold the last ``context_frames`` frames as token ids."""
+    """``n_envs`` imagined rollouts; contexts hold the last ``context_frames`` frames as token ids (on the CPU)."""
 
     render_mode = "rgb_array"  # observe() returns every row's current frame
 
@@ -64,7 +64,7 @@ class ImaginationEnv:
         self.sim, self.n, self.max_steps, self.context_frames = sim, n_envs, max_steps, context_frames
         self.reward_fn, self.temperature, self.top_k = reward_fn, temperature, top_k
         self.goal = None if goal is None else torch.as_tensor(goal)
-        self.starts = sim.tokenizer.encode(np.asarray(start_frames)[:, None])[:, 0]  # [M, h, w]
+        self.starts = sim.tokenizer.encode(np.asarray(start_frames)[:, None])[:, 0].cpu()  # [M, h, w]
         self.action_space = action_space_of(sim)
         self.rng = np.random.default_rng(seed)
         self.context = torch.zeros(n_envs, context_frames, *self.starts.shape[1:], dtype=torch.long)
@@ -100,7 +100,7 @@ class ImaginationEnv:
         for length in self.length.unique().tolist():
             rows = torch.nonzero(self.length == length).flatten()
             new[rows] = self.sim.next_frames(self.context[rows, -length:], enc[rows], self.temperature, self.top_k,
-                                             seed=int(self.rng.integers(2**31)))
+                                             seed=int(self.rng.integers(2**31))).cpu()
         self.context = torch.cat([self.context[:, 1:], new[:, None]], dim=1)
         self.length = (self.length + 1).clamp(max=self.context_frames)
         self.steps += 1

@@ -5,9 +5,10 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from envs.cli import run
-from worldmodel.decoder import Decoder, DecoderConfig
+from worldmodel.decoder import Decoder, DecoderConfig, decode_attention
 from worldmodel.export_hf import ExportConfig, export_hf, main as export_main
 from worldmodel.layout import Layout
 from worldmodel.sampling import generate, generate_no_cache, generate_shared_prefix
@@ -95,6 +96,28 @@ def test_shared_prefix_equals_per_sample_generation():
         batched = generate(model, prefix.expand(n, -1), n_new, generator=torch.Generator().manual_seed(9), **kw)
         assert torch.equal(shared, batched)
     assert len({tuple(r) for r in greedy.tolist()}) > 1  # the per-row actions matter
+
+
+@pytest.mark.parametrize("shared", [0, 7, 12])
+def test_decode_attention_equals_sdpa(shared):
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(shape, generator=g, dtype=torch.float64)
+               for shape in [(5, 8, 1, 16), (5, 4, 12, 16), (5, 4, 12, 16)])
+    k[1:, :, :shared], v[1:, :, :shared] = k[:1, :, :shared], v[:1, :, :shared]  # a prefix all rows share
+    want = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+    assert torch.allclose(decode_attention(q, k, v, shared), want, atol=1e-12)
+
+
+@torch.no_grad()
+def test_a_new_prompt_ends_the_shared_prefix():
+    """After sampling from one shared prefix, per-row prompts must not read it from row 0."""
+    model, n_new = make(), 6
+    generate_shared_prefix(model, ids(1, 9), 4, n_new, temperature=0)
+    assert model.layers[0].attention.kv_cache.shared == 9
+    prompts = ids(4, 9, seed=7)
+    assert torch.equal(generate(model, prompts, n_new, temperature=0),
+                       generate_no_cache(model, prompts, n_new, temperature=0))
+    assert model.layers[0].attention.kv_cache.shared == 0
 
 
 @torch.no_grad()

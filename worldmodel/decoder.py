@@ -83,7 +83,11 @@ class DecoderConfig:
 
 
 class KVCache(nn.Module):
-    """Keys and values of one layer, ``[max_batch, n_kv_head, max_seq, head_dim]``, allocated once."""
+    """Keys and values of one layer, ``[max_batch, n_kv_head, max_seq, head_dim]``, allocated once.
+
+    ``shared`` leading positions hold the same keys in rows ``:shared_rows`` (set by
+    :meth:`Decoder.broadcast_cache`, cut back by :meth:`Decoder.hidden` when it writes before them),
+    so one-token decoding reads them once for all rows."""
 
     def __init__(self, max_batch: int, n_kv_head: int, max_seq: int, head_dim: int,
                  dtype: torch.dtype, device: torch.device):
@@ -91,6 +95,7 @@ class KVCache(nn.Module):
         shape = (max_batch, n_kv_head, max_seq, head_dim)
         self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
         self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.shared, self.shared_rows = 0, 0
 
     def update(self, input_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor, end: int):
         """Write ``k, v [B, H, L, D]`` at ``input_pos``; return rows ``:B`` of the cache up to ``end``."""
@@ -147,9 +152,33 @@ class Attention(nn.Module):
         if input_pos is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
         else:
-            k, v = self.kv_cache.update(input_pos, k, v, end=mask.shape[-1])
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+            cache = self.kv_cache
+            k, v = cache.update(input_pos, k, v, end=mask.shape[-1])
+            if l == 1:
+                y = decode_attention(q, k, v, cache.shared if b <= cache.shared_rows else 0)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
         return self.wo(y.transpose(1, 2).reshape(b, l, -1))
+
+
+def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shared: int = 0) -> torch.Tensor:
+    """Attention of one query per row (``q [B, H, 1, D]``, the newest position, so every cached key is
+    visible) over ``k, v [B, H_kv, L, D]`` (grouped heads, not copied), as SDPA but faster on the CPU.
+
+    Keys ``:shared`` are the same in every row (a shared prompt prefix): they are read from row 0 in
+    one matrix product for all rows and queries (cascade attention), which makes sampling many
+    continuations of one long prompt cost little more than its per-row suffixes."""
+    b, h, _, d = q.shape
+    kvh = k.shape[1]
+    g = h // kvh
+    q = q.reshape(b, kvh, g, d) * d ** -0.5
+    qs = q.transpose(0, 1).reshape(kvh, b * g, d)  # every row's queries against row 0's shared keys
+    scores = torch.cat([(qs @ k[0, :, :shared].transpose(-1, -2)).view(kvh, b, g, shared).transpose(0, 1),
+                        q @ k[:, :, shared:].transpose(-1, -2)], dim=-1)
+    scores = scores.softmax(-1, dtype=torch.promote_types(q.dtype, torch.float32)).to(q.dtype)
+    p_shared = scores[..., :shared].transpose(0, 1).reshape(kvh, b * g, shared)
+    y = (p_shared @ v[0, :, :shared]).view(kvh, b, g, d).transpose(0, 1) + scores[..., shared:] @ v[:, :, shared:]
+    return y.reshape(b, h, 1, d)
 
 
 class FeedForward(nn.Module):
@@ -226,6 +255,7 @@ class Decoder(nn.Module):
             c = layer.attention.kv_cache
             c.k[1:n, :, :prefix_len] = c.k[:1, :, :prefix_len]
             c.v[1:n, :, :prefix_len] = c.v[:1, :, :prefix_len]
+            c.shared, c.shared_rows = prefix_len, n
 
     def forward(self, idx: torch.Tensor, input_pos: torch.Tensor | None = None,
                 actions: torch.Tensor | None = None) -> torch.Tensor:
@@ -249,7 +279,10 @@ class Decoder(nn.Module):
         if input_pos is None:
             cos, sin, mask = self.rope_cos[:l], self.rope_sin[:l], None
         else:
-            end = self._check_positions(input_pos, b, l)
+            start, end = self._check_positions(input_pos, b, l)
+            for layer in self.layers:  # positions from `start` on are rewritten: no longer shared
+                cache = layer.attention.kv_cache
+                cache.shared = min(cache.shared, start)
             cos, sin = self.rope_cos[input_pos], self.rope_sin[input_pos]
             mask = torch.arange(end, device=idx.device) <= input_pos[:, None]  # [L, end]: keys up to each query
         for layer in self.layers:
@@ -264,16 +297,17 @@ class Decoder(nn.Module):
             raise ValueError(f"action features have shape {tuple(actions.shape)}; expected {want}")
         return actions
 
-    def _check_positions(self, input_pos: torch.Tensor, b: int, l: int) -> int:
-        """Validate ``input_pos`` against the cache; return one past its last position."""
+    def _check_positions(self, input_pos: torch.Tensor, b: int, l: int) -> tuple[int, int]:
+        """Validate ``input_pos`` against the cache; return its first position and one past its last."""
         if self.cache_shape is None:
             raise RuntimeError("input_pos needs a KV cache: call setup_caches(max_batch, max_seq) first")
         max_batch, max_seq = self.cache_shape
-        end = int(input_pos[-1]) + 1
+        start, end = (int(p) for p in input_pos[[0, -1]].tolist())
+        end += 1
         if input_pos.shape != (l,) or b > max_batch or end > max_seq:
             raise ValueError(f"positions up to {end} for {b} x {l} ids do not fit input_pos of shape "
                              f"{tuple(input_pos.shape)} and a {max_batch} x {max_seq} KV cache")
-        return end
+        return start, end
 
     # --- checkpoints ---------------------------------------------------------------------------------
 

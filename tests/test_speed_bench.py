@@ -1,0 +1,17 @@
+"""speed_bench --quick end to end on a tiny decoder: every ratio measured, the table written."""
+import json
+
+from envs.cli import run
+from experiments.speed_bench import SpeedConfig, main
+
+
+def test_quick_speed_bench_writes_every_ratio(tmp_path, capsys):
+    out = tmp_path / "speed"
+    run(main, SpeedConfig, ["--quick", "--preset", "tiny", "--codebook", "32", "--tokens-per-frame", "4",
+                            "--context-frames", "8", "--threads", "1", "--out", str(out)])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    ratios = dict(kv.split("=") for kv in last.split())
+    assert set(ratios) == {"imagine_vs_hf_b1", "imagine_vs_hf_b200", "prefix_speedup", "cascade_speedup", "flops_frac"}
+    assert all(float(v) > 0 for v in ratios.values())
+    table = json.loads((out / "speed.json").read_text())
+    assert table["threads"] == 1 and {r["metric"] for r in table["rows"]} >= {"rollout_sdpa_s", "rollout_shared_s"}

@@ -113,7 +113,9 @@ def measure(cfg: SpeedConfig) -> dict:
             out[f"ours_frames_per_s_{key}"] = round(frames(t_ours, batch), 2)
             out[f"hf_frames_per_s_{key}"] = round(frames(t_hf, batch), 2)
             out[f"imagine_vs_hf_{key}"] = round(t_hf / t_ours, 2)
-        rollout = lambda: generate_shared_prefix(model, prompt, n, n_new, generator=g(), vocab=cfg.codebook)  # noqa: E731
+        def rollout():
+            return generate_shared_prefix(model, prompt, n, n_new, generator=g(), vocab=cfg.codebook)
+
         shared = _time(rollout)
         with mock.patch("worldmodel.decoder.decode_attention", sdpa_decode):
             plain = _time(rollout)

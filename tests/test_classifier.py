@@ -6,7 +6,7 @@ import torch
 from envs.cli import UsageError
 from envs.collect import CollectConfig, collect
 from worldmodel.classifier import SuccessClassifier
-from worldmodel.train_classifier import TrainClassifierConfig, train
+from worldmodel.train_classifier import TrainClassifierConfig, load_labelled, train
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,17 @@ def test_train_classifier_reports_real_and_recon_accuracy_and_resumes(data, tmp_
         model.logits(np.zeros((2, 32, 32, 3), np.uint8))
 
 
+def test_lookahead_labels_a_frame_with_success_k_steps_later(data, tmp_path):
+    _, now, _ = load_labelled((data / "expert",))
+    _, ahead, _ = load_labelled((data / "expert",), lookahead=2)
+    assert any(n.any() for n in now)
+    for n, a in zip(now, ahead):  # success is latched: it comes 2 frames sooner, or at the first frame
+        first = int(n.argmax()) if n.any() else len(n)
+        assert a.sum() == (n.sum() + min(2, first) if n.any() else 0) and a[-1] == n[-1]
+    train(cfg(data, tmp_path / "k2", lookahead=2, max_steps=1, tokenizer=None))
+    assert SuccessClassifier.from_pretrained(tmp_path / "k2").config.lookahead == 2
+
+
 def test_train_classifier_needs_both_labels(data, tmp_path):
     with pytest.raises(UsageError, match="all successes or all failures"):
         train(cfg(data, tmp_path / "x", data=(data / "random",), tokenizer=None))
@@ -53,3 +64,14 @@ def test_shipped_push_red_classifier_tells_goals_from_starts():
     assert (model.logits(np.load(resolve_model("robodesk-push-red") / "start_frames.npy")) < 0).mean() > 0.9
     with pytest.raises(FileNotFoundError, match="push-red"):
         SuccessClassifier.from_pretrained("no-such-classifier")
+
+
+def test_shipped_lookahead_classifier_is_graded_between_starts_and_goals():
+    from envs.robodesk import load_instances
+    from worldmodel.simulator import resolve_model
+    model = SuccessClassifier.from_pretrained("push-red-k8")
+    start_frames = np.load(resolve_model("robodesk-push-red") / "start_frames.npy")
+    goals, starts = model.logits(load_instances()["goals"]), model.logits(start_frames)
+    exact = SuccessClassifier.from_pretrained("push-red").logits(start_frames)
+    assert model.config.lookahead == 8 and (goals > 0).mean() > 0.9
+    assert goals.mean() - starts.mean() > 5 and starts.mean() > exact.mean() + 5  # starts: nearer "soon" than "now"

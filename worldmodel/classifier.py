@@ -1,4 +1,5 @@
-"""A success classifier: one 64x64 frame -> the logit that the task has succeeded.
+"""A success classifier: one 64x64 frame -> the logit that the task has succeeded (with ``lookahead``
+k > 0: that it will have succeeded k steps later, following the policy of its training data).
 
 VP² plans RoboDesk tasks with such a classifier as its cost (``0.5 * mse + 10 * sum of logits``); here it
 also rewards RL in imagination. A small CNN (4 stride-2 convs, GroupNorm, GELU, a linear head),
@@ -27,6 +28,7 @@ class ClassifierConfig:
     frame_size: int = 64
     channels: tuple[int, ...] = (32, 64, 64, 128)
     env_id: str | None = None
+    lookahead: int = 0  # trained on the label of k steps later: a graded "nearly there" for MPC costs
     version: int = 1
 
     def __post_init__(self):

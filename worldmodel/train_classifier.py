@@ -2,7 +2,10 @@
 
     train_classifier --data data/push_red_expert_n01 data/push_red_random --tokenizer robodesk-push-red --out runs/clf
 
-Frame ``t + 1`` of an episode is labelled with ``info["success"]`` after step ``t`` (frame 0: False).
+Frame ``t + 1`` of an episode is labelled with ``info["success"]`` after step ``t`` (frame 0: False);
+with ``--lookahead k``, frame ``t`` takes the label of frame ``t + k`` (the episode's last beyond its end):
+"succeeds within k steps", so on expert data the logit rises as the task nears success, which grades an
+MPC cost where an exact success label is flat (no sample of a short horizon succeeds).
 With ``--tokenizer``, half of each batch goes through the tokenizer first, so the classifier also
 scores imagined frames; held-out accuracy (overall, on successful and on unsuccessful frames) is
 reported on real frames and on reconstructions. Batches depend only on (seed, step): a resumed run
@@ -36,6 +39,8 @@ class TrainClassifierConfig:
     tokenizer: Optional[Path] = field(default=None, metadata={
         "help": "augment with reconstructions through this tokenizer (a tokenizer or world-model folder or name)"})
     recon_prob: float = field(default=0.5, metadata={"help": "fraction of each batch that is reconstructed"})
+    lookahead: int = field(default=0, metadata={
+        "help": "label frame t with success at frame t + k (0: success now, VP²'s classifier)"})
     batch_size: int = 64
     max_steps: int = field(default=1000, metadata={"help": "optimizer steps"})
     lr: float = 1e-3
@@ -47,21 +52,22 @@ class TrainClassifierConfig:
     def __post_init__(self):
         if not self.data:
             raise UsageError("give at least one episode dataset with --data")
-        if min(self.batch_size, self.max_steps, self.eval_every) < 1:
-            raise UsageError("--batch-size, --max-steps and --eval-every must be >= 1")
+        if min(self.batch_size, self.max_steps, self.eval_every) < 1 or self.lookahead < 0:
+            raise UsageError("--batch-size, --max-steps and --eval-every must be >= 1 and --lookahead >= 0")
         if not 0 <= self.recon_prob <= 1 or not 0 < self.holdout < 1:
             raise UsageError("--recon-prob must lie in [0, 1] and --holdout in (0, 1)")
 
 
-def load_labelled(roots: tuple[Path, ...]) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
-    """Frames ``[T + 1, H, W, 3]`` and success labels ``[T + 1]`` of every episode."""
+def load_labelled(roots: tuple[Path, ...], lookahead: int = 0) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
+    """Frames ``[T + 1, H, W, 3]`` and success labels ``[T + 1]`` of every episode (frame t: frame t + k's)."""
     frames, labels, info = [], [], None
     for root in roots:
         ds = EpisodeDataset(root)
         info = info or ds.info
         for e in tqdm(ds.episodes, desc=f"load {ds.root.name}", unit="ep", leave=False):
             frames.append(ds.frames(e))
-            labels.append(np.concatenate([[False], ds.steps(e).column("success").to_numpy()]))
+            now = np.concatenate([[False], ds.steps(e).column("success").to_numpy()])
+            labels.append(now[np.minimum(np.arange(len(now)) + lookahead, len(now) - 1)])
     return frames, labels, info
 
 
@@ -81,7 +87,7 @@ def evaluate(model: SuccessClassifier, sources: dict[str, list[np.ndarray]], lab
 def train(cfg: TrainClassifierConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    frames, labels, info = load_labelled(cfg.data)
+    frames, labels, info = load_labelled(cfg.data, cfg.lookahead)
     order = np.random.default_rng(cfg.seed).permutation(len(frames))
     n_held = max(1, int(len(frames) * cfg.holdout))
     held, train_eps = sorted(order[:n_held].tolist()), sorted(order[n_held:].tolist())
@@ -95,7 +101,8 @@ def train(cfg: TrainClassifierConfig) -> dict:
         raise UsageError("the training frames are all successes or all failures; the classifier needs both")
 
     torch.manual_seed(cfg.seed)
-    model = SuccessClassifier(ClassifierConfig(frame_size=frames[0].shape[1], env_id=info.get("env_id")))
+    model = SuccessClassifier(ClassifierConfig(frame_size=frames[0].shape[1], env_id=info.get("env_id"),
+                                               lookahead=cfg.lookahead))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.05)
     ckpt_path = cfg.out / "checkpoint.pt"
     step = checkpoints.resume(ckpt_path, cfg, model, opt)

@@ -5,7 +5,8 @@
   between samples are tens of units; a per-pixel mean (differences ~0.01) would weight all samples alike.
 - ``classifier``: VP²'s RoboDesk cost, ``0.5 * mse + 10 * sum of logits`` where the logits are those
   of failure, i.e. ``-10 *`` the success classifier's logits (a likelier success costs less).
-  Without a goal image the mse term is left out.
+  Without a goal image the mse term is left out. With several classifiers (e.g. success 8 steps ahead
+  and success now) their logits add up.
 
 ``pool`` k > 1 compares k x k block means instead of pixels (times k², so a uniform error costs the same):
 a blurred view, graded where the arm and its goal pose do not overlap and per-pixel error is flat. On
@@ -13,7 +14,7 @@ push_red it ranks sampled futures no better than pixels (``experiments.cost_rank
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -23,13 +24,15 @@ CostKind = Literal["mse", "classifier"]
 
 
 class VideoCost:
-    def __init__(self, kind: CostKind, frame_shape: tuple[int, ...], classifier: SuccessClassifier | None = None,
+    def __init__(self, kind: CostKind, frame_shape: tuple[int, ...],
+                 classifier: SuccessClassifier | Sequence[SuccessClassifier] = (),
                  mse_weight: float = 0.5, logit_weight: float = 10.0, pool: int = 1):
-        if kind == "classifier" and classifier is None:
+        classifiers = [classifier] if isinstance(classifier, SuccessClassifier) else list(classifier)
+        if kind == "classifier" and not classifiers:
             raise ValueError("the classifier cost needs a success classifier")
         if pool < 1 or frame_shape[0] % pool or frame_shape[1] % pool:
             raise ValueError(f"cost pool {pool}: must be >= 1 and divide the frame size {frame_shape[:2]}")
-        self.kind, self.frame_shape, self.classifier = kind, tuple(frame_shape), classifier
+        self.kind, self.frame_shape, self.classifiers = kind, tuple(frame_shape), classifiers
         self.mse_weight, self.logit_weight, self.pool = mse_weight, logit_weight, pool
         self.goal: np.ndarray | None = None
 
@@ -52,7 +55,7 @@ class VideoCost:
             mse = (diff ** 2).reshape(n, -1).sum(1) * self.pool ** 2
             cost += mse if self.kind == "mse" else self.mse_weight * mse
         if self.kind == "classifier":
-            cost -= self.logit_weight * self.classifier.logits(frames).sum(1)
+            cost -= self.logit_weight * sum(c.logits(frames).sum(1) for c in self.classifiers)
         return cost
 
     def _blocks(self, x: np.ndarray) -> np.ndarray:

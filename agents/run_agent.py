@@ -38,11 +38,12 @@ from envs.demos import load_demo
 from envs.files import write_json
 from envs.video import read, write
 from idm.model import InverseDynamics
-from worldmodel.classifier import SuccessClassifier
+from worldmodel.classifier import load_classifiers
 from worldmodel.simulator import VideoSimulator
 
-# Shipped world model, IDM and success classifier per env id.
-DEFAULTS = {"vidit/PushRed-v0": ("robodesk-push-red", "push-red", "push-red"),
+# Shipped world model, IDM and MPC success classifier per env id. push_red plans with ``push-red-k8``
+# (success 8 steps ahead), which grades the approach where ``push-red`` (success now) is flat.
+DEFAULTS = {"vidit/PushRed-v0": ("robodesk-push-red", "push-red", "push-red-k8"),
             "vidit/Crafter-v0": ("crafter", "crafter", None)}
 INSTANCES = 60
 SCALE = 4  # video upscale, so 64 px frames are watchable
@@ -162,17 +163,17 @@ def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict, VideoS
             raise UsageError(f"IDM {idm_name} reads {idm.config.frame_size}px frames; world model {model} makes "
                              f"{sim.frame_size}px")
         return ImitationAgent(sim, idm, cfg), {**ids, "idm": str(idm_name)}, sim
-    classifier = None
+    classifiers = []
     picks_goal = cfg.demo is not None and cfg.n_candidates > 1 and classifier_name is not None
     if cfg.cost == "classifier" or picks_goal:  # the classifier also keeps the likeliest of the imagined goals
         if classifier_name is None:
             raise UsageError(f"no shipped success classifier for {env_id}; pass --classifier or use --cost mse")
-        classifier = SuccessClassifier.from_pretrained(classifier_name).to(cfg.device)
+        classifiers = [c.to(cfg.device) for c in load_classifiers(classifier_name)]
         ids["classifier"] = str(classifier_name)
-    cost = VideoCost(cfg.cost, frame_shape, classifier, cfg.mse_weight, cfg.logit_weight, cfg.cost_pool)
+    cost = VideoCost(cfg.cost, frame_shape, classifiers, cfg.mse_weight, cfg.logit_weight, cfg.cost_pool)
     goal_fn = None
     if sim is not None:
-        scorer = VideoCost("classifier", frame_shape, classifier) if classifier is not None else None
+        scorer = VideoCost("classifier", frame_shape, classifiers) if classifiers else None
         goal_fn = lambda demo, obs, seed: goal_from_demo(  # noqa: E731
             sim, demo, obs, cfg.demo_frames, cfg.query_frames, cfg.gen_frames, cfg.n_candidates, scorer, seed)
     goal = _goal_image(cfg.goal, frame_shape) if cfg.goal is not None else None

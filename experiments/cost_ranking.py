@@ -27,7 +27,7 @@ from agents.costs import VideoCost
 from agents.planners import Planner, PlannerConfig
 from envs.cli import run
 from experiments.tables import figure, write_table
-from worldmodel.classifier import SuccessClassifier
+from worldmodel.classifier import load_classifiers
 from worldmodel.simulator import VideoSimulator
 
 TOP = 4  # samples MPPI's sharp weights mostly follow
@@ -38,7 +38,8 @@ class CostRankingConfig:
     """Score how well MPC costs, on real and on predicted frames, rank samples by real progress."""
     out: Path = field(default=Path("results/cost_ranking"), metadata={"help": "output folder"})
     model: str = field(default="robodesk-push-red", metadata={"help": "world model folder or shipped name"})
-    classifier: str = field(default="push-red", metadata={"help": "success classifier folder or shipped name"})
+    classifier: str = field(default="push-red", metadata={
+        "help": "success classifier folder or shipped name (several joined by +: their logits add up)"})
     instances: int = field(default=8, metadata={"help": "benchmark instances 0..N-1"})
     samples: int = field(default=32, metadata={"help": "sampled action sequences per instance"})
     horizon: int = field(default=4, metadata={"help": "steps per sequence"})
@@ -96,7 +97,7 @@ def main(cfg: CostRankingConfig) -> list[dict]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     sim = VideoSimulator.from_pretrained(cfg.model)
-    classifier = SuccessClassifier.from_pretrained(cfg.classifier)
+    classifier = load_classifiers(cfg.classifier)
     shape = (sim.frame_size, sim.frame_size, 3)
     pc = PlannerConfig(samples=cfg.samples, horizon=cfg.horizon)
     costs = {(kind, k): VideoCost(kind, shape, classifier, cfg.mse_weight, pool=k)  # a bad --pools fails here

@@ -6,7 +6,9 @@ Reads what the benchmarks wrote under ``--results/<name>/`` (``<name>.json`` + `
 ``--out/results.md`` with, per benchmark: the command that reproduces it (rebuilt from its saved
 config: the flags that differ from the defaults), the date and machine it was measured on, its table,
 and its plot (copied next to the page as ``<name>.png``). It opens with the hashes of the shipped
-models the numbers came from. A benchmark not run yet is listed with its command.
+models the numbers came from. A benchmark with no results under ``--results`` keeps its section from the
+page already there (results folders are not committed, so rerunning one benchmark on a fresh machine
+updates only its section); one never run is listed with its command.
 """
 from __future__ import annotations
 
@@ -80,13 +82,26 @@ def model_hashes() -> list[str]:
             for folder in SHIPPED for model in sorted((ROOT / folder).iterdir()) if (model / "config.json").is_file()]
 
 
-def section(name: str, results: Path, out: Path) -> list[str]:
+def old_sections(page: Path) -> dict[str, list[str]]:
+    """The ``## title`` sections of an existing page, by title."""
+    sections: dict[str, list[str]] = {}
+    title = None
+    for line in page.read_text().splitlines() if page.is_file() else []:
+        if line.startswith("## "):
+            title = line[3:]
+            sections[title] = []
+        if title is not None:
+            sections[title].append(line)
+    return sections
+
+
+def section(name: str, results: Path, out: Path, old: dict[str, list[str]]) -> list[str]:
     title, cls, what = BENCHMARKS[name]
     prog = name if name in CONSOLE_SCRIPTS else f"python -m experiments.{name}"
     lines = [f"## {title}", "", what, ""]
     table = results / name / f"{name}.json"
     if not table.is_file():
-        return lines + [f"Not run yet: `{command(prog, cls, {})}`", ""]
+        return old.get(title) or lines + [f"Not run yet: `{command(prog, cls, {})}`", ""]
     data = json.loads(table.read_text())
     md = (results / name / f"{name}.md").read_text().splitlines()
     lines += [f"`{command(prog, cls, data['config'])}`", "", *md, ""]
@@ -99,13 +114,14 @@ def section(name: str, results: Path, out: Path) -> list[str]:
 
 def main(cfg: ReportConfig) -> Path:
     cfg.out.mkdir(parents=True, exist_ok=True)
+    page = cfg.out / "results.md"
+    old = old_sections(page)
     lines = ["# vidit results", "",
              "Every table below is written by a script under `experiments/`; its command is above it. "
              "Regenerate this page with `python -m experiments.report`.", "",
              "Shipped models the numbers come from:", "", "| model | sha256 of its weights |", "|---|---|", *model_hashes(), ""]
     for name in BENCHMARKS:
-        lines += section(name, cfg.results, cfg.out)
-    page = cfg.out / "results.md"
+        lines += section(name, cfg.results, cfg.out, old)
     atomic_write_bytes(page, "\n".join(lines).encode())
     print(f"wrote {page}")
     return page

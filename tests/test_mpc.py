@@ -15,7 +15,7 @@ from agents.run_agent import RunAgentConfig, main, run_episodes
 from envs.cli import run
 from envs.video import read
 from experiments import cost_ranking, mpc_bench
-from worldmodel.classifier import SuccessClassifier
+from worldmodel.classifier import SuccessClassifier, load_classifiers
 from worldmodel.simulator import VideoSimulator
 
 EASY = 4  # the scripted expert presses this instance's button on its third step
@@ -36,6 +36,12 @@ def test_costs_rank_frames_by_goal_distance_and_success():
     pressed = np.stack([np.stack([start] * 2), np.stack([info["goal"]] * 2)])
     costs = both(pressed)
     assert costs[1] < costs[0]  # the goal frame shows the lit button: likelier success, lower cost
+    two = load_classifiers("push-red+push-red-k8")  # several classifiers: their logits add up
+    summed = VideoCost("classifier", (64, 64, 3), two)
+    summed.set_goal(None)
+    k8 = VideoCost("classifier", (64, 64, 3), two[1])
+    k8.set_goal(None)
+    np.testing.assert_allclose(summed(pressed), costs + k8(pressed), rtol=1e-5)
     with pytest.raises(ValueError, match=r"expected \(64, 64, 3\)"):
         mse.set_goal(np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="needs a goal image"):
@@ -118,7 +124,7 @@ def test_run_agent_mpc_with_a_goal_imagined_from_a_demo(push_red_models, tmp_pat
                                   n_candidates=2))
     assert summary["episodes"] == 1 and summary["mean_plan_s"] > 0
     # the mse cost needs no classifier, but the shipped one still picks the likeliest of the imagined goals
-    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["classifier"] == "push-red"
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["classifier"] == "push-red-k8"
     video = read(tmp_path / "out" / "episode_000.mp4")
     assert video.shape == (3, 256, 3 * 256, 3)  # real | predicted | imagined goal, x4
     assert video[:, :, 512:].max() > 0

@@ -25,6 +25,10 @@ def test_report_gathers_tables_plots_and_missing_benchmarks(tmp_path, capsys):
     assert (tmp_path / "docs" / "wm_eval.png").read_bytes() == b"\x89PNG fake" and "![wm_eval](wm_eval.png)" in text
     assert "Not run yet: `python -m experiments.scaling`" in text
     assert "| `worldmodel/models/robodesk-push-red` | `" in text  # model hashes
+    # a rerun where only another benchmark's results are here keeps wm_eval's section from the page
+    (tmp_path / "results2" / "nothing").mkdir(parents=True)
+    kept = run(report, ReportConfig, ["--results", str(tmp_path / "results2"), "--out", str(tmp_path / "docs")])
+    assert "| crafter | 21.5 |" in kept.read_text() and "Not run yet: `python -m experiments.scaling`" in kept.read_text()
     with pytest.raises(SystemExit) as e:
         run(report, ReportConfig, ["--results", str(tmp_path / "nope")])
     assert e.value.code == 2 and "no such folder" in capsys.readouterr().err

@@ -4,7 +4,8 @@ k > 0: that it will have succeeded k steps later, following the policy of its tr
 VP² plans RoboDesk tasks with such a classifier as its cost (``0.5 * mse + 10 * sum of logits``); here it
 also rewards RL in imagination. A small CNN (4 stride-2 convs, GroupNorm, GELU, a linear head),
 trained by ``worldmodel.train_classifier`` on episode datasets with labels from ``info["success"]``.
-Saved as ``config.json`` + ``model.safetensors``; shipped ones load by name.
+Saved as ``config.json`` + ``model.safetensors``; shipped ones load by name, several at once with
+:func:`load_classifiers` (``push-red-k8+push-red``: names or folders joined by ``+``).
 """
 from __future__ import annotations
 
@@ -87,3 +88,8 @@ class SuccessClassifier(nn.Module):
         model = cls(ClassifierConfig(**json.loads((path / CONFIG_NAME).read_text())))
         model.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
         return model.eval()
+
+
+def load_classifiers(spec: str) -> list[SuccessClassifier]:
+    """The classifiers named by ``spec``, names or folders joined by ``+`` (a cost sums their logits)."""
+    return [SuccessClassifier.from_pretrained(name) for name in spec.split("+")]

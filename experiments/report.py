@@ -122,7 +122,7 @@ def main(cfg: ReportConfig) -> Path:
              "Shipped models the numbers come from:", "", "| model | sha256 of its weights |", "|---|---|", *model_hashes(), ""]
     for name in BENCHMARKS:
         lines += section(name, cfg.results, cfg.out, old)
-    atomic_write_bytes(page, "\n".join(lines).encode())
+    atomic_write_bytes(page, ("\n".join(lines).rstrip("\n") + "\n").encode())
     print(f"wrote {page}")
     return page
 

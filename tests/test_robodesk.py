@@ -68,7 +68,10 @@ def test_instances_are_shipped_and_solvable(env):
             first_success = obs
             assert reward == 1.0
     assert trunc and info["success"], "expert should press the red button within 15 steps"
-    assert np.array_equal(first_success, inst["goals"][4]), "the goal is the expert's first pressed frame"
+    # the goal is the expert's first pressed frame. MuJoCo's floating point differs across CPUs (on an AMD
+    # EPYC the arm lands a pixel off: 368 edge pixels, mean error 0.2), so up to that; other goals differ by ~10
+    error = np.abs(first_success.astype(int) - inst["goals"][4].astype(int)).mean()
+    assert error < 1, f"the goal is not the expert's first pressed frame (mean error {error:.2f})"
     assert distances[-1] < 0.08 < distances[0], "info['distance']: the end effector comes to the button"
 
 

@@ -31,6 +31,9 @@ class PlannerConfig:
     beta: float = field(default=0.5, metadata={"help": "MPPI: noise correlation across time"})
     std: tuple[float, ...] = field(default=VP2_STD, metadata={
         "help": "initial noise std per action component (one value: all components)"})
+    init_mean: tuple[float, ...] = field(default=(0.0,), metadata={
+        "help": "the sequence's mean at an episode's start, per action component (one value: all components; "
+                "VP²: 0)"})
     elite_frac: float = field(default=0.05, metadata={"help": "CEM: fraction of samples refitting the mean"})
 
     def __post_init__(self):
@@ -56,13 +59,17 @@ class Planner:
         if std.size not in (1, a):
             raise ValueError(f"--std has {std.size} values; the action has {a} components")
         self.std0 = np.broadcast_to(std, (a,)).copy()
+        mean = np.asarray(cfg.init_mean, np.float64)
+        if mean.size not in (1, a):
+            raise ValueError(f"--init-mean has {mean.size} values; the action has {a} components")
+        self.mean0 = np.clip(np.broadcast_to(mean, (a,)), self.low, self.high)
         self.rng = np.random.default_rng(seed)
         self.reset()
 
     def reset(self, seed: int | None = None) -> None:
         if seed is not None:
             self.rng = np.random.default_rng(seed)
-        self.mean = np.clip(np.zeros((self.cfg.horizon, len(self.low))), self.low, self.high)
+        self.mean = np.tile(self.mean0, (self.cfg.horizon, 1))
 
     def plan(self, cost_fn: CostFn) -> np.ndarray:
         """Optimise the sequence; return its first action and shift the mean for the next call."""

@@ -7,8 +7,9 @@
     run_agent --env push_red --agent mpc --demo push_red.mp4  # goal imagined from a demo of another instance
 
 Writes to ``--out``: ``episode_000.mp4`` ... (real observation | imagined frame | MPC goal, side by side, x4),
-``metrics.json`` (per episode: seed, instance, success, steps, return, wall time, and the final and
-smallest ``info["distance"]`` where the env reports one (push_red: end effector to button, m); and the summary)
+``metrics.json`` (per episode: seed, instance, success, steps, return, wall time, and where the env reports
+``info["distance"]`` (push_red: end effector to button, m) its value after every step, the final and the
+smallest; and the summary)
 and prints a one-line summary. Episode ``i`` uses seed ``--seed + i``; on push_red it starts from
 task instance ``(--instance + i) mod 60`` (0-29: the VP² benchmark set, 30-59: held out).
 Everything is checked (env, demo, models) before the first episode, so bad input writes nothing.
@@ -151,9 +152,11 @@ def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict, VideoS
     env_id, frame_shape = env.spec.id, env.observation_space.shape
     if cfg.agent != "imitate" and not isinstance(env.action_space, gym.spaces.Box):
         raise UsageError(f"--agent {cfg.agent} plans continuous actions; {env_id} has {env.action_space}")
-    if cfg.agent != "imitate" and len(cfg.std) not in (1, env.action_space.shape[0]):
-        raise UsageError(f"--std has {len(cfg.std)} values; {env_id}'s action has {env.action_space.shape[0]} "
-                         "components (give one value or one per component)")
+    for name in ("std", "init_mean"):
+        n = len(getattr(cfg, name))
+        if cfg.agent != "imitate" and n not in (1, env.action_space.shape[0]):
+            raise UsageError(f"--{name.replace('_', '-')} has {n} values; {env_id}'s action has "
+                             f"{env.action_space.shape[0]} components (give one value or one per component)")
     model, idm_name, classifier_name = _defaults(cfg, env_id)
     sim = _simulator(model, env_id, frame_shape[0], cfg.device) if cfg.agent != "oracle" or cfg.demo else None
     ids = {"model": str(model), "tokenizer": sim.tokenizer.fingerprint()} if sim else {}
@@ -209,8 +212,8 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
             row["steps"] += 1
             row["success"] = row["success"] or bool(info.get("success", False))
             if "distance" in info:  # the env's distance to go (push_red: end effector to button, m)
-                row["final_distance"] = round(info["distance"], 4)
-                row["min_distance"] = min(row.get("min_distance", np.inf), row["final_distance"])
+                row.setdefault("distances", []).append(round(info["distance"], 4))
+                row["final_distance"], row["min_distance"] = row["distances"][-1], min(row["distances"])
             if terminated or truncated or (stop_on_success and row["success"]):
                 done[k] = True
                 row["wall_s"] = round(time.perf_counter() - start, 2)

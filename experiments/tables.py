@@ -66,12 +66,14 @@ def figure(path: Path, nrows: int = 1, ncols: int = 1, **kwargs):
         plt.close(fig)
 
 
-def claim_out(out: Path, config: dict, may_differ: frozenset[str] = frozenset()) -> None:
+def claim_out(out: Path, config: dict, may_differ: frozenset[str] = frozenset(), defaults: dict | None = None) -> None:
     """Refuse an ``out`` folder holding results of another ``config`` (JSON-able; keys in ``may_differ``
-    may change between runs); else record ``config`` there as ``bench_config.json``."""
+    may change between runs; a key the saved config lacks, added to the benchmark later, matches at its
+    value in ``defaults``); else record ``config`` there as ``bench_config.json``."""
     path = out / CONFIG_FILE
     if path.is_file():
         saved = json.loads(path.read_text())
+        saved = {**{k: v for k, v in (defaults or {}).items() if k in config}, **saved}
         diffs = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k) and k not in may_differ)
         if diffs:
             raise UsageError(f"{out} holds a run with other settings ({', '.join(diffs)}: "

@@ -1,5 +1,6 @@
 """The MPC agent: costs, the simulator oracle pressing the button, ``run_agent --agent mpc`` (goal from a
-demo, bad input) and ``mpc_bench --quick`` end to end with resume, on tiny untrained world models."""
+demo, bad input), ``mpc_bench --quick`` end to end with resume and ``mpc_trace``, on tiny untrained world
+models."""
 import json
 import shutil
 
@@ -14,7 +15,7 @@ from agents.oracle import EnvOracle
 from agents.run_agent import RunAgentConfig, main, run_episodes
 from envs.cli import run
 from envs.video import read
-from experiments import cost_ranking, mpc_bench
+from experiments import cost_ranking, mpc_bench, mpc_trace
 from worldmodel.classifier import SuccessClassifier, load_classifiers
 from worldmodel.simulator import VideoSimulator
 
@@ -84,6 +85,7 @@ def test_oracle_presses_the_button_on_an_easy_instance():
     (row,), (frames,) = run_episodes([env], agent, None, seeds=[1], instances=[EASY], stop_on_success=True)
     assert row["success"] and row["steps"] <= 6
     assert row["min_distance"] <= row["final_distance"] < 0.1  # at the button (27 cm at the start)
+    assert len(row["distances"]) == row["steps"] and row["distances"][-1] == row["final_distance"]
     assert frames.shape[2] == 3 * 64  # real | predicted | goal
     assert len(agent.plan_seconds) == row["steps"]
     env.close()
@@ -130,20 +132,23 @@ def test_run_agent_mpc_with_a_goal_imagined_from_a_demo(push_red_models, tmp_pat
     assert video[:, :, 512:].max() > 0
 
 
-@pytest.mark.parametrize("case", ["goal_size", "goal_missing", "discrete_env", "std"])
+@pytest.mark.parametrize("case", ["goal_size", "goal_missing", "discrete_env", "std", "init_mean"])
 def test_mpc_bad_input_is_one_line(case, push_red_models, tmp_path, capsys):
     from PIL import Image
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(small)
     args = {"goal_size": ["--goal", str(small)], "goal_missing": ["--goal", str(tmp_path / "nope.png")],
-            "discrete_env": ["--env", "crafter"], "std": ["--std", "0.5", "0.5"]}[case]
+            "discrete_env": ["--env", "crafter"], "std": ["--std", "0.5", "0.5"],
+            "init_mean": ["--init-mean", "0", "-1"]}[case]
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as e:
         run(main, RunAgentConfig, ["--env", "push_red", "--agent", "mpc", "--model", str(push_red_models[0]),
                                    "--out", str(out), *args])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
-    assert {"goal_size": "(64, 64, 3)", "discrete_env": "continuous", "std": "5 components"}.get(case, "") in err
+    expected = {"goal_size": "(64, 64, 3)", "discrete_env": "continuous", "std": "--std has 2 values",
+                "init_mean": "--init-mean has 2 values"}
+    assert expected.get(case, "") in err
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -153,6 +158,7 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
     rows = run(mpc_bench.main, mpc_bench.MPCBenchConfig, args)
     ours = {r["setting"]: r for r in rows if r["source"] == "ours"}
     assert set(ours) == {"mpc", "random"} and ours["mpc"]["episodes"] == 2 and ours["mpc"]["plan_s"] != "-"
+    assert all(0 <= r["near_miss"] <= 1 - r["success"] for r in ours.values())
     assert any(r["setting"] == "iVideoGPT" for r in rows)
     for name in ("mpc_bench.md", "mpc_bench.csv", "mpc_bench.json", "mpc_bench.png"):
         assert (tmp_path / "bench" / name).is_file()
@@ -164,6 +170,8 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
     run(mpc_bench.main, mpc_bench.MPCBenchConfig, args[:-2] + ["--workers", "1"])
     assert "3 already done, 1 to run" in capsys.readouterr().out
     assert all(v.stat().st_mtime_ns == stamp[v] for v in videos[1:])
+    saved = tmp_path / "bench" / "bench_config.json"  # from before --init-mean existed: resumes at its default
+    saved.write_text(json.dumps({k: v for k, v in json.loads(saved.read_text()).items() if k != "init_mean"}))
     shutil.copytree(tmp_path / "bench", tmp_path / "moved")  # a moved results folder still resumes
     run(mpc_bench.main, mpc_bench.MPCBenchConfig, args[:2] + [str(tmp_path / "moved")] + args[3:])
     assert "4 already done, 0 to run" in capsys.readouterr().out
@@ -174,3 +182,19 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
         run(mpc_bench.main, mpc_bench.MPCBenchConfig, args + ["--planner", "cem"])
     assert e.value.code == 2 and "other settings (planner" in capsys.readouterr().err
     assert json.loads((tmp_path / "bench" / "bench_config.json").read_text())["planner"] == "mppi"
+
+
+def test_mpc_trace_records_arm_button_and_predictions_each_step(push_red_models, tmp_path, capsys):
+    args = ["--model", str(push_red_models[0]), "--samples", "4", "--horizon", "2", "--max-steps", "2",
+            "--instance", str(EASY), "--threads", "1", "--out", str(tmp_path / "trace")]
+    rows = run(mpc_trace.main, mpc_trace.MPCTraceConfig, args)
+    assert [r["step"] for r in rows] == [1, 2]  # 27 cm from the button: no press within 2 steps
+    for r in rows:
+        assert abs(np.hypot(r["offset_x"], np.hypot(r["offset_y"], r["offset_z"])) - r["distance_cm"]) < 0.2
+        assert 0 <= r["predicted_lit"] <= 1 and not r["button_down"] and len(r["action"].split()) == 5
+    assert (tmp_path / "trace" / "mpc_trace.csv").is_file()
+    with pytest.raises(SystemExit) as e:
+        run(mpc_trace.main, mpc_trace.MPCTraceConfig, args[:-1] + [str(tmp_path / "bad"), "--env", "crafter"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and "push_red" in err
+    assert not (tmp_path / "bad").exists()

@@ -31,9 +31,22 @@ def test_optimum_on_the_box_boundary_and_seeding():
     assert runs[0][-1][0] > 0.95 and np.array_equal(runs[0], runs[1])
 
 
+def test_initial_mean_centres_the_first_samples_and_returns_on_reset():
+    cfg = PlannerConfig(samples=400, horizon=3, init_mean=(0, 0, 0, 0, -1))  # push_red: fingers closed
+    p = Planner(cfg, low=[-1] * 5, high=[1] * 5, seed=0)
+    assert np.array_equal(p.mean[:, 4], [-1, -1, -1]) and not p.mean[:, :4].any()
+    assert np.median(p.sample()[..., 4]) == -1  # half the samples clip at the closed end
+    p.plan(lambda a: -100 * a[:, :, 4].sum(1))  # the cost wants open fingers: the mean follows it
+    assert p.mean[0, 4] > -1
+    p.reset()
+    assert p.mean[0, 4] == -1
+
+
 def test_bad_settings():
     with pytest.raises(ValueError, match="--std has 3 values"):
         Planner(PlannerConfig(std=(0.1, 0.1, 0.1)), low=[-1] * 5, high=[1] * 5)
+    with pytest.raises(ValueError, match="--init-mean has 2 values"):
+        Planner(PlannerConfig(init_mean=(0.1, 0.1)), low=[-1] * 5, high=[1] * 5)
     with pytest.raises(ValueError, match="planner"):
         PlannerConfig(planner="rs")
     p = Planner(PlannerConfig(samples=8), low=[-1] * 5, high=[1] * 5)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
 from agents.run_agent import RunAgentConfig, config_json, make_agent, make_env
 from envs.cli import UsageError, run
@@ -49,10 +50,10 @@ class _Recorder:
 
 def main(cfg: MPCTraceConfig) -> list[dict]:
     if cfg.threads:
-        import torch
         torch.set_num_threads(cfg.threads)
     env = make_env(cfg)
     if env.spec.id != "vidit/PushRed-v0":
+        env.close()
         raise UsageError(f"mpc_trace reads push_red's simulator state; --env {cfg.env} is {env.spec.id}")
     agent, ids, _ = make_agent(cfg, [env])
     agent.predictor = recorder = _Recorder(agent.predictor)

@@ -30,7 +30,8 @@ class PlannerConfig:
     gamma: float = field(default=0.05, metadata={"help": "MPPI: weights exp(gamma * (R - max R))"})
     beta: float = field(default=0.5, metadata={"help": "MPPI: noise correlation across time"})
     std: tuple[float, ...] = field(default=VP2_STD, metadata={
-        "help": "initial noise std per action component (one value: all components)"})
+        "help": "initial noise std per action component (one value: all components; 0 holds a component at "
+                "its --init-mean)"})
     init_mean: tuple[float, ...] = field(default=(0.0,), metadata={
         "help": "the sequence's mean at an episode's start, per action component (one value: all components; "
                 "VP²: 0)"})
@@ -44,8 +45,9 @@ class PlannerConfig:
         for name in ("samples", "horizon", "rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.beta < 1 or self.gamma <= 0 or not 0 < self.elite_frac <= 1 or min(self.std) <= 0:
-            raise ValueError("need 0 <= --beta < 1, --gamma > 0, 0 < --elite-frac <= 1 and --std > 0")
+        if not 0 <= self.beta < 1 or self.gamma <= 0 or not 0 < self.elite_frac <= 1 or min(self.std) < 0 \
+                or max(self.std) <= 0:
+            raise ValueError("need 0 <= --beta < 1, --gamma > 0, 0 < --elite-frac <= 1, --std >= 0 and one --std > 0")
 
 
 class Planner:
@@ -86,7 +88,7 @@ class Planner:
                 self.mean = (w[:, None, None] * samples).sum(0) / w.sum()
             else:
                 elites = samples[np.argsort(costs)[:max(2, int(round(c.elite_frac * len(samples))))]]
-                self.mean, std = elites.mean(0), elites.std(0) + 1e-6
+                self.mean, std = elites.mean(0), np.where(self.std0 > 0, elites.std(0) + 1e-6, 0.0)
         first = self.mean[0].copy()
         self.mean = np.concatenate([self.mean[1:], self.mean[-1:]])
         return first

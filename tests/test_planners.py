@@ -42,7 +42,20 @@ def test_initial_mean_centres_the_first_samples_and_returns_on_reset():
     assert p.mean[0, 4] == -1
 
 
+@pytest.mark.parametrize("planner", ["mppi", "cem"])
+def test_zero_std_holds_a_component_at_its_initial_mean(planner):
+    cfg = PlannerConfig(planner=planner, samples=64, horizon=3, std=(0.5, 0.5, 0.5, 0.5, 0), init_mean=(0, 0, 0, 0, -1))
+    p = Planner(cfg, low=[-1] * 5, high=[1] * 5, seed=0)
+    for _ in range(4):  # the cost wants open fingers, but the fingers are not explored
+        first = p.plan(lambda a: -100 * a[:, :, 4].sum(1) + quadratic(a))
+    assert np.allclose(first[4], -1) and np.allclose(p.sample()[..., 4], -1)
+    assert np.abs(first[:3] - TARGET[:3]).max() < 0.3  # the other components still optimise
+
+
 def test_bad_settings():
+    for std in ((0.1, -0.1), (0.0,)):
+        with pytest.raises(ValueError, match="--std >= 0 and one --std > 0"):
+            PlannerConfig(std=std)
     with pytest.raises(ValueError, match="--std has 3 values"):
         Planner(PlannerConfig(std=(0.1, 0.1, 0.1)), low=[-1] * 5, high=[1] * 5)
     with pytest.raises(ValueError, match="--init-mean has 2 values"):

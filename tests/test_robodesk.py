@@ -98,3 +98,26 @@ def test_bad_actions(env, action, match):
 def test_bad_instance(env):
     with pytest.raises(ValueError, match=r"instance must be an int in \[0, 60\)"):
         env.reset(options={"instance": 60})
+
+
+def test_near_miss_expert_heads_low_for_a_point_beside_the_button(env):
+    from envs.experts.push_red import HOVER, LOW_HEIGHT, LOW_RADIUS
+    expert = make_policy("near_miss", env, seed=0)
+    obs, _ = env.reset(options={"instance": 4})
+    heights, fingers = [], set()
+    for _ in range(15):
+        action = expert.act(obs)
+        fingers.add(float(action[4]))
+        obs, *_ = env.step(action)
+        heights.append(env.unwrapped.end_effector[2] - env.unwrapped.button[2])
+    aim = expert.press
+    assert np.linalg.norm(aim[:2]) <= LOW_RADIUS and LOW_HEIGHT[0] <= aim[2] <= LOW_HEIGHT[1]
+    assert max(heights[1:]) < HOVER[2] - 0.02, "near_miss skips the expert's hover point"
+    assert len(fingers) == 1 and -1 <= fingers.pop() <= 1  # one random opening per episode
+    offsets = set()
+    for seed in range(4):
+        expert.reset(seed)
+        offsets.add(tuple(expert.press.round(4)))
+    assert len(offsets) == 4, "each episode aims at its own low point"
+    with pytest.raises(envs.cli.UsageError, match="near_miss is for push_red"):
+        make_policy("near_miss", envs.make("crafter"))

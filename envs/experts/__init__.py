@@ -12,7 +12,7 @@ import numpy as np
 
 from envs.cli import UsageError
 
-POLICIES = ("expert", "random", "walk_left", "walk_right", "walk_up", "walk_down")
+POLICIES = ("expert", "near_miss", "random", "walk_left", "walk_right", "walk_up", "walk_down")
 
 
 class Policy(Protocol):
@@ -36,8 +36,8 @@ class RandomPolicy:
 
 
 def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = None) -> Policy:
-    """``"random"``, the scripted ``"expert"`` of ``env``'s task, or (Crafter) ``"walk_<direction>"``,
-    with optional action noise."""
+    """``"random"``, the scripted ``"expert"`` of ``env``'s task, (push_red) its ``"near_miss"`` variant, or
+    (Crafter) ``"walk_<direction>"``, with optional action noise."""
     if name == "random":
         return RandomPolicy(env, seed)
     if name not in POLICIES:
@@ -49,9 +49,11 @@ def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = 
             raise UsageError(f"policy {name} is for Crafter, not {env.spec.id if env.spec else kind}")
         from envs.experts.crafter import WalkPolicy
         return WalkPolicy(base, name.removeprefix("walk_"), noise=noise, seed=seed)
+    if name == "near_miss" and kind != "PushRedEnv":
+        raise UsageError(f"policy near_miss is for push_red, not {env.spec.id if env.spec else kind}")
     if kind == "PushRedEnv":
         from envs.experts.push_red import PushRedExpert
-        return PushRedExpert(base, noise=noise, seed=seed)
+        return PushRedExpert(base, noise=noise, seed=seed, near_miss=name == "near_miss")
     if kind == "CrafterEnv":
         from envs.experts.crafter import CrafterExpert
         return CrafterExpert(base, noise=noise, seed=seed)

@@ -42,7 +42,8 @@ BENCHMARKS = {
                      "Spearman's rho between each cost and the real distance left to the button, on real and "
                      "on predicted frames of the same samples; progress (cm) of the 4 samples each cost likes best."),
     "mpc_bench": ("MPC: VP²'s push_red protocol", MPCBenchConfig,
-                  "Success of MPPI over world-model rollouts, beside VP²'s published numbers."),
+                  "Success of MPPI over world-model rollouts (mpc; mpc-demo: goal imagined from a demo) or the "
+                  "real simulator (oracle), and of the random and scripted policies, beside VP²'s published numbers."),
 }
 SHIPPED = ("worldmodel/models", "idm/models", "worldmodel/classifiers")
 CONSOLE_SCRIPTS = ("wm_eval", "imitation_bench", "rl_imagination", "mpc_bench")  # the others run with python -m

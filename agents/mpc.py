@@ -32,8 +32,8 @@ class MPCConfig(PlannerConfig):
     cost: CostKind = field(default="classifier", metadata={
         "help": "mse: pixel MSE to the goal image; classifier: VP²'s 0.5 * mse - 10 * success logits"})
     classifier: Optional[str] = field(default=None, metadata={
-        "help": "success classifier folder or shipped name; several joined by + add their logits "
-                "(push-red-k8+push-red) (none: the env's)"})
+        "help": "success classifier folder or shipped name; several joined by + add their logits, "
+                "W*NAME weighs one (push-red-k8+0.25*push-red) (none: the env's)"})
     context_frames: int = field(default=2, metadata={
         "help": "observed frames the predictor conditions on (VP²: 2); 0: the whole episode so far, with the "
                 "world model predicting as much of the horizon as its window still holds"})

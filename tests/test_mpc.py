@@ -43,6 +43,11 @@ def test_costs_rank_frames_by_goal_distance_and_success():
     k8 = VideoCost("classifier", (64, 64, 3), two[1])
     k8.set_goal(None)
     np.testing.assert_allclose(summed(pressed), costs + k8(pressed), rtol=1e-5)
+    quarter = load_classifiers("0.25*push-red")[0]  # a weighted term scales its logits
+    np.testing.assert_allclose(quarter.logits(pressed), 0.25 * clf.logits(pressed), rtol=1e-5, atol=1e-5)
+    for bad in ("0*push-red", "x*push-red", "push-red+", "-1*push-red"):
+        with pytest.raises(ValueError, match="WEIGHT\\*NAME"):
+            load_classifiers(bad)
     with pytest.raises(ValueError, match=r"expected \(64, 64, 3\)"):
         mse.set_goal(np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="needs a goal image"):

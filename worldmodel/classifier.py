@@ -5,7 +5,8 @@ VP² plans RoboDesk tasks with such a classifier as its cost (``0.5 * mse + 10 *
 also rewards RL in imagination. A small CNN (4 stride-2 convs, GroupNorm, GELU, a linear head),
 trained by ``worldmodel.train_classifier`` on episode datasets with labels from ``info["success"]``.
 Saved as ``config.json`` + ``model.safetensors``; shipped ones load by name, several at once with
-:func:`load_classifiers` (``push-red-k8+push-red``: names or folders joined by ``+``).
+:func:`load_classifiers` (``push-red-k8+0.25*push-red``: names or folders joined by ``+``, each with an
+optional weight).
 """
 from __future__ import annotations
 
@@ -91,5 +92,22 @@ class SuccessClassifier(nn.Module):
 
 
 def load_classifiers(spec: str) -> list[SuccessClassifier]:
-    """The classifiers named by ``spec``, names or folders joined by ``+`` (a cost sums their logits)."""
-    return [SuccessClassifier.from_pretrained(name) for name in spec.split("+")]
+    """The classifiers named by ``spec``: terms ``[w*]name`` (a shipped name or a folder) joined by ``+``.
+
+    A cost sums their logits; a weight ``w`` > 0 scales a term's logits, folded into its last layer."""
+    models = []
+    for term in spec.split("+"):
+        weight, _, name = term.rpartition("*")
+        try:
+            w = float(weight or 1)
+        except ValueError:
+            w = float("nan")
+        if not name or not np.isfinite(w) or w <= 0:
+            raise ValueError(f"classifier term {term!r}: expected NAME or WEIGHT*NAME with a weight > 0")
+        model = SuccessClassifier.from_pretrained(name)
+        if w != 1:
+            with torch.no_grad():
+                for p in model.net[-1].parameters():
+                    p.mul_(w)
+        models.append(model)
+    return models

@@ -1,6 +1,6 @@
 """The MPC agent: costs, the simulator oracle pressing the button, ``run_agent --agent mpc`` (goal from a
-demo, bad input), ``mpc_bench --quick`` end to end with resume and ``mpc_trace``, on tiny untrained world
-models."""
+demo, bad input), ``mpc_bench --quick`` end to end with resume, ``compare_bench`` and ``mpc_trace``, on
+tiny untrained world models."""
 import json
 import shutil
 
@@ -13,9 +13,9 @@ from agents.costs import VideoCost
 from agents.mpc import MPCAgent, MPCConfig, ModelPredictor
 from agents.oracle import EnvOracle
 from agents.run_agent import RunAgentConfig, main, run_episodes
-from envs.cli import run
+from envs.cli import UsageError, run
 from envs.video import read
-from experiments import cost_ranking, mpc_bench, mpc_trace
+from experiments import compare_bench, cost_ranking, mpc_bench, mpc_trace
 from worldmodel.classifier import SuccessClassifier, load_classifiers
 from worldmodel.simulator import VideoSimulator
 
@@ -187,6 +187,25 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
         run(mpc_bench.main, mpc_bench.MPCBenchConfig, args + ["--planner", "cem"])
     assert e.value.code == 2 and "other settings (planner" in capsys.readouterr().err
     assert json.loads((tmp_path / "bench" / "bench_config.json").read_text())["planner"] == "mppi"
+    cmp = [str(tmp_path / "bench"), str(tmp_path / "moved"), "--out", str(tmp_path / "cmp")]
+    same = run(compare_bench.main, compare_bench.CompareBenchConfig, cmp)  # the same episodes: no difference
+    assert same[0]["episodes"] == 2 and same[0]["difference"] == 0 and same[0]["sign_test_p"] == 1.0
+    with pytest.raises(SystemExit) as e:
+        run(compare_bench.main, compare_bench.CompareBenchConfig, cmp[:1] + [str(tmp_path / "nope")])
+    assert e.value.code == 2 and "no finished 'mpc' episodes" in capsys.readouterr().err
+
+
+def test_compare_bench_pairs_episodes_by_seed_and_instance():
+    base = {(s, i): i < 5 for s in (1, 2) for i in range(10)}  # presses instances 0-4 on both seeds
+    cand = {**base, **{(s, i): True for s in (1, 2) for i in (5, 6, 7)}, (9, 0): True}  # 3 more; one unpaired
+    rng = np.random.default_rng(0)
+    row = compare_bench.compare(base, cand, 1000, rng)
+    assert row["episodes"] == 20 and row["seeds"] == 2 and row["difference"] == 0.3
+    assert row["only_baseline"] == 0 and row["only_run"] == 6 and row["sign_test_p"] == round(2 / 2 ** 6, 3)
+    assert 0 <= row["ci95_low"] < 0.3 < row["ci95_high"] <= 0.7  # instances resampled, seeds kept together
+    assert compare_bench.sign_test(3, 3) == 1.0 and compare_bench.sign_test(0, 0) == 1.0
+    with pytest.raises(UsageError, match="share no"):
+        compare_bench.compare(base, {(3, 0): True}, 1000, rng)
 
 
 def test_mpc_trace_records_arm_button_and_predictions_each_step(push_red_models, tmp_path, capsys):

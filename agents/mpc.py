@@ -3,8 +3,9 @@
 Each step, for each episode: the planner (MPPI or CEM, :mod:`agents.planners`) proposes ``samples``
 action sequences of ``horizon`` steps; a predictor turns the last ``context_frames`` observations (or
 the whole episode so far) and the actions between them plus each sequence into predicted frames; :class:`agents.costs.VideoCost`
-scores them; the first action of the optimised mean is executed, and the mean is shifted to warm-start
-the next step. Predictors:
+scores them (with ``futures`` K > 1, each sequence is imagined K times and scored by the mean cost: MPPI's
+sharp weights otherwise chase one lucky imagined future); the first action of the optimised mean is
+executed, and the mean is shifted to warm-start the next step. Predictors:
 
 - :class:`ModelPredictor`: the world model, only through ``VideoSimulator.rollout`` (one batched call
   per planning round; the samples share the context prefix's KV cache);
@@ -43,11 +44,14 @@ class MPCConfig(PlannerConfig):
         "help": "goal MSE over k x k block means (1: over pixels, as VP²)"})
     guidance: float = field(default=1.0, metadata={
         "help": "world model: classifier-free guidance on the actions (1: none; >1 follows actions harder, 2x compute)"})
+    futures: int = field(default=1, metadata={
+        "help": "imagined futures per sample, their costs averaged (1: VP²; K: K x compute, less luck)"})
 
     def __post_init__(self):
         PlannerConfig.__post_init__(self)
-        if self.context_frames < 0:
-            raise ValueError(f"--context-frames must be >= 0, got {self.context_frames}")
+        if self.context_frames < 0 or self.futures < 1:
+            raise ValueError(f"--context-frames must be >= 0 and --futures >= 1, got {self.context_frames} "
+                             f"and {self.futures}")
 
 
 class Predictor(Protocol):
@@ -132,9 +136,11 @@ class MPCAgent:
 
             def cost_fn(samples: np.ndarray, i=i, context=context, past=past, best=best) -> np.ndarray:
                 self.calls[i] += 1
-                frames = self.predictor(i, context, past, samples, seed=self.seeds[i] * 100_003 + self.calls[i])
-                costs = self.cost(frames)
-                best["frame"] = frames[int(np.argmin(costs)), 0]
+                k = self.cfg.futures
+                frames = self.predictor(i, context, past, np.repeat(samples, k, axis=0),
+                                        seed=self.seeds[i] * 100_003 + self.calls[i])
+                costs = self.cost(frames).reshape(len(samples), k).mean(1)
+                best["frame"] = frames[int(np.argmin(costs)) * k, 0]
                 return costs
 
             start = time.perf_counter()

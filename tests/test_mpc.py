@@ -125,6 +125,37 @@ def test_whole_episode_context_predicts_what_the_window_still_holds(push_red_mod
     assert seen == [(t + 1, t, min(10, 16 - min(t + 1, 15))) for t in range(16)]
 
 
+def test_futures_average_each_samples_cost_over_imagined_futures(push_red_models):
+    """``--futures 2``: every sample is imagined twice in one batch and scored by the mean of its costs."""
+    sim = VideoSimulator.from_pretrained(push_red_models[0])
+    seen, got = [], []
+
+    class Spy(ModelPredictor):
+        def __call__(self, row, context, past_actions, actions, seed):
+            seen.append((actions, super().__call__(row, context, past_actions, actions, seed)))
+            return seen[-1][1]
+
+    cost = VideoCost("mse", (64, 64, 3))
+    box = gym.spaces.Box(-1, 1, (5,), np.float32)
+    agent = MPCAgent(Spy(sim), cost, MPCConfig(samples=3, horizon=2, futures=2), box)
+    agent.reset([np.zeros((64, 64, 3), np.uint8)], goals=[np.full((64, 64, 3), 255, np.uint8)])
+    samples = np.random.default_rng(0).uniform(-1, 1, (3, 2, 5)).astype(np.float32)
+
+    def plan(cost_fn):
+        got.append(cost_fn(samples))
+        return samples[0, 0]
+
+    agent.planners[0].plan = plan
+    agent.act([np.zeros((64, 64, 3), np.uint8)])
+    actions, frames = seen[0]
+    assert actions.shape == (6, 2, 5) and np.array_equal(actions[::2], samples)
+    assert np.array_equal(actions[1::2], samples)
+    assert not np.array_equal(frames[0], frames[1])  # one sample, two different futures
+    np.testing.assert_allclose(got[0], cost(frames).reshape(3, 2).mean(1))
+    with pytest.raises(ValueError, match="--futures >= 1"):
+        MPCConfig(futures=0)
+
+
 def test_run_agent_mpc_with_a_goal_imagined_from_a_demo(push_red_models, tmp_path):
     summary = main(RunAgentConfig(env="push_red", agent="mpc", demo="push_red.mp4", model=str(push_red_models[0]),
                                   samples=4, horizon=2, max_steps=2, out=tmp_path / "out", seed=3, cost="mse",

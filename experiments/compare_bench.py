@@ -7,7 +7,7 @@ on the ``(seed, instance)`` pairs both hold. Per candidate: success of each on t
 difference (candidate - baseline) with a 95% bootstrap interval that resamples instances (an instance's
 episodes stay together: some starts are hard for every planner), the discordant episodes (only the
 baseline pressed / only the candidate did) and the exact two-sided sign test (McNemar) on them.
-Writes ``compare_bench.{md,csv,json}`` to ``--out``.
+Writes ``compare_bench.{md,csv,json,png}`` to ``--out`` (the plot: each run's difference and interval).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.cli import UsageError, run
-from experiments.tables import write_table
+from experiments.tables import figure, write_table
 
 EPISODE = re.compile(r"seed(\d+)_instance(\d+)")
 
@@ -86,6 +86,14 @@ def main(cfg: CompareBenchConfig) -> list[dict]:
     rows = [{"run": str(f), **compare(maps[0], m, cfg.resamples, rng)} for f, m in zip(cfg.runs[1:], maps[1:])]
     keys = list(rows[0])
     write_table(cfg.out, "compare_bench", rows, keys, {"baseline": str(cfg.runs[0]), "setting": cfg.setting})
+    with figure(cfg.out / "compare_bench.png", figsize=(7, 1 + 0.5 * len(rows))) as (_, axes):
+        ax, y = axes[0, 0], np.arange(len(rows))
+        d = np.array([r["difference"] for r in rows])
+        err = [d - [r["ci95_low"] for r in rows], [r["ci95_high"] for r in rows] - d]
+        ax.errorbar(d, y, xerr=err, fmt="o", capsize=4)
+        ax.axvline(0, color="gray", lw=1)
+        ax.set_yticks(y, [f"{Path(r['run']).name} ({r['episodes']} ep.)" for r in rows])
+        ax.set_xlabel(f"success - {Path(cfg.runs[0]).name}'s (95% interval)")
     print(f"baseline {cfg.runs[0]} ({cfg.setting}); written to {cfg.out}/compare_bench.md")
     print((cfg.out / "compare_bench.md").read_text())
     return rows

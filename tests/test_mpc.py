@@ -221,6 +221,7 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
     cmp = [str(tmp_path / "bench"), str(tmp_path / "moved"), "--out", str(tmp_path / "cmp")]
     same = run(compare_bench.main, compare_bench.CompareBenchConfig, cmp)  # the same episodes: no difference
     assert same[0]["episodes"] == 2 and same[0]["difference"] == 0 and same[0]["sign_test_p"] == 1.0
+    assert (tmp_path / "cmp" / "compare_bench.png").is_file()
     with pytest.raises(SystemExit) as e:
         run(compare_bench.main, compare_bench.CompareBenchConfig, cmp[:1] + [str(tmp_path / "nope")])
     assert e.value.code == 2 and "no finished 'mpc' episodes" in capsys.readouterr().err

@@ -39,7 +39,8 @@ class CostRankingConfig:
     out: Path = field(default=Path("results/cost_ranking"), metadata={"help": "output folder"})
     model: str = field(default="robodesk-push-red", metadata={"help": "world model folder or shipped name"})
     classifier: str = field(default="push-red", metadata={
-        "help": "success classifier folder or shipped name (several joined by +: their logits add up; W*NAME weighs one)"})
+        "help": "success classifier folder or shipped name (several joined by +: their logits add up; "
+                "W*NAME weighs one)"})
     instances: int = field(default=8, metadata={"help": "benchmark instances 0..N-1"})
     samples: int = field(default=32, metadata={"help": "sampled action sequences per instance"})
     horizon: int = field(default=4, metadata={"help": "steps per sequence"})

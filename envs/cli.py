@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 import types
 import typing
@@ -102,7 +103,12 @@ def fail(message: str, code: int = 2) -> typing.NoReturn:
 
 
 def run(main: Callable[[C], Any], cls: type[C], argv: list[str] | None = None) -> Any:
-    """Parse a config from the command line and call ``main`` with it; bad input exits 2 in one line."""
+    """Parse a config from the command line and call ``main`` with it; bad input exits 2 in one line.
+
+    SIGTERM (``kill``) stops it as Ctrl-C does, so ``with`` blocks unwind: worker pools are terminated
+    with their parent instead of finishing their current job unwatched.
+    """
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return main(parse(cls, argv))
     except (UsageError, ValueError, FileNotFoundError) as e:
@@ -111,3 +117,5 @@ def run(main: Callable[[C], Any], cls: type[C], argv: list[str] | None = None) -
         fail(str(e))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

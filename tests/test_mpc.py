@@ -3,6 +3,11 @@ demo, bad input), ``mpc_bench --quick`` end to end with resume, ``compare_bench`
 tiny untrained world models."""
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -226,6 +231,45 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
         run(compare_bench.main, compare_bench.CompareBenchConfig, cmp[:1] + [str(tmp_path / "nope")])
     assert e.value.code == 2 and "no finished 'mpc' episodes" in capsys.readouterr().err
 
+
+
+def _live_children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` and that are not zombies (read from /proc)."""
+    out = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            state, ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == pid and state != "Z":
+            out.add(int(proc.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_killed_mpc_bench_takes_its_workers_with_it(push_red_models, tmp_path):
+    cmd = [sys.executable, "-m", "experiments.mpc_bench", "--out", str(tmp_path / "bench"), "--seeds", "1",
+           "--model", str(push_red_models[0]), "--settings", "mpc", "--instances", "6", "--samples", "4",
+           "--horizon", "2", "--workers", "2"]
+    bench = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(children := _live_children(bench.pid)) < 3:  # two workers and the resource tracker
+        assert bench.poll() is None and time.monotonic() < deadline, "mpc_bench started no workers"
+        time.sleep(0.2)
+    time.sleep(2)  # into their first episodes
+    bench.send_signal(signal.SIGTERM)
+    assert bench.wait(timeout=60) == 130 and "error: interrupted" in bench.stderr.read()
+    done = len(list((tmp_path / "bench").glob("runs/*/*/metrics.json")))
+    time.sleep(5)
+    assert not [pid for pid in children if _alive(pid)]
+    assert len(list((tmp_path / "bench").glob("runs/*/*/metrics.json"))) == done < 6
 
 def test_compare_bench_pairs_episodes_by_seed_and_instance():
     base = {(s, i): i < 5 for s in (1, 2) for i in range(10)}  # presses instances 0-4 on both seeds

@@ -233,24 +233,27 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
 
 
 
-def _live_children(pid: int) -> set[int]:
-    """Processes whose parent is ``pid`` and that are not zombies (read from /proc)."""
+def _stat(pid: int | str) -> tuple[str, int] | None:
+    """(state, parent pid) of a process from /proc, None once it is gone."""
+    try:
+        state, ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+        return state, int(ppid)
+    except (OSError, ValueError):
+        return None
+
+
+def _workers(parent: int) -> set[int]:
+    """Live multiprocessing workers (spawned, so ``spawn_main`` in their command line) of ``parent``."""
     out = set()
     for proc in Path("/proc").iterdir():
-        try:
-            state, ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-        except (OSError, ValueError):
-            continue
-        if int(ppid) == pid and state != "Z":
-            out.add(int(proc.name))
+        stat = _stat(proc.name) if proc.name.isdigit() else None
+        if stat and stat[0] != "Z" and stat[1] == parent:
+            try:
+                if b"spawn_main" in (proc / "cmdline").read_bytes():
+                    out.add(int(proc.name))
+            except OSError:
+                pass
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
@@ -258,18 +261,21 @@ def test_killed_mpc_bench_takes_its_workers_with_it(push_red_models, tmp_path):
     cmd = [sys.executable, "-m", "experiments.mpc_bench", "--out", str(tmp_path / "bench"), "--seeds", "1",
            "--model", str(push_red_models[0]), "--settings", "mpc", "--instances", "6", "--samples", "4",
            "--horizon", "2", "--workers", "2"]
-    bench = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while len(children := _live_children(bench.pid)) < 3:  # two workers and the resource tracker
-        assert bench.poll() is None and time.monotonic() < deadline, "mpc_bench started no workers"
-        time.sleep(0.2)
-    time.sleep(2)  # into their first episodes
-    bench.send_signal(signal.SIGTERM)
-    assert bench.wait(timeout=60) == 130 and "error: interrupted" in bench.stderr.read()
+    with open(tmp_path / "stderr", "w") as err:
+        bench = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 120
+        while len(workers := _workers(bench.pid)) < 2:
+            assert bench.poll() is None and time.monotonic() < deadline, "mpc_bench started no workers"
+            time.sleep(0.2)
+        time.sleep(2)  # into their first episodes
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=60) == 130
+    assert (tmp_path / "stderr").read_text().rstrip().endswith("error: interrupted")
     done = len(list((tmp_path / "bench").glob("runs/*/*/metrics.json")))
-    time.sleep(5)
-    assert not [pid for pid in children if _alive(pid)]
+    time.sleep(5)  # a worker left running would finish its episode by now
+    assert not [pid for pid in workers if (_stat(pid) or ("Z",))[0] != "Z"]
     assert len(list((tmp_path / "bench").glob("runs/*/*/metrics.json"))) == done < 6
+
 
 def test_compare_bench_pairs_episodes_by_seed_and_instance():
     base = {(s, i): i < 5 for s in (1, 2) for i in range(10)}  # presses instances 0-4 on both seeds

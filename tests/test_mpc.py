@@ -1,6 +1,6 @@
 """The MPC agent: costs, the simulator oracle pressing the button, ``run_agent --agent mpc`` (goal from a
-demo, bad input), ``mpc_bench --quick`` end to end with resume, ``compare_bench`` and ``mpc_trace``, on
-tiny untrained world models."""
+demo, bad input), ``mpc_bench --quick`` end to end with resume, a killed ``mpc_bench`` stopping its
+workers, ``compare_bench`` and ``mpc_trace``, on tiny untrained world models."""
 import json
 import shutil
 import signal
@@ -230,7 +230,6 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
     with pytest.raises(SystemExit) as e:
         run(compare_bench.main, compare_bench.CompareBenchConfig, cmp[:1] + [str(tmp_path / "nope")])
     assert e.value.code == 2 and "no finished 'mpc' episodes" in capsys.readouterr().err
-
 
 
 def _stat(pid: int | str) -> tuple[str, int] | None:

@@ -8,7 +8,10 @@
     mpc_bench --quick                                          # a few instances, few samples: minutes on 2 cores
 
 Every episode is one ``run_agent`` run (15 control steps, stop at the first press) kept under
-``--out/runs/<setting>/seed<S>_instance<I>/`` with its mp4 and ``metrics.json``; a rerun skips the
+``--out/runs/<setting>/seed<S>_instance<I>/`` with its mp4 and ``metrics.json``; it runs with
+``run_agent --seed 1000*S+I --instance I``, so the planner draws its own noise on every instance (VP² seeds
+once and runs the instances in turn; ``python -m experiments.mpc_trace --seed 4027 --instance 27`` with the
+same flags replays seed 4's instance 27). A rerun skips the
 episodes already there, so a killed benchmark continues where it stopped. ``--out`` remembers the
 configuration it was started with (``bench_config.json``) and refuses to mix in results of another.
 Settings: ``mpc`` (the world model, each instance's goal image), ``mpc-demo`` (the goal imagined from
@@ -53,6 +56,13 @@ VOLATILE = {"out", "workers", "threads", "shard", "device"}
 # Which episodes to run: each episode's folder checks its own config, so a benchmark grows (more seeds or
 # instances) or reports a subset without mixing results.
 EPISODES = frozenset({"settings", "seeds", "instances", "oracle_instances", "demo_instances"})
+# Recorded in bench_config.json: folders whose episodes used the run seed alone (before 2026-11-27) are refused.
+EPISODE_SEED = "1000*seed+instance"
+
+
+def episode_seed(seed: int, instance: int) -> int:
+    """``run_agent``'s seed for one benchmark episode: distinct per (seed, instance) and readable (4027)."""
+    return 1000 * seed + instance
 
 
 @dataclass
@@ -120,7 +130,8 @@ def episode_configs(cfg: MPCBenchConfig) -> list[tuple[str, int, int, RunAgentCo
         for seed in cfg.seeds:
             for instance in range(n):
                 out.append((setting, seed, instance, RunAgentConfig(**{
-                    **planner, "env": "push_red", "episodes": 1, "seed": seed, "instance": instance,
+                    **planner, "env": "push_red", "episodes": 1, "seed": episode_seed(seed, instance),
+                    "instance": instance,
                     "model": cfg.model, "temperature": cfg.temperature, "top_k": cfg.top_k, "max_steps": cfg.steps,
                     "threads": cfg.threads, "device": cfg.device, **kw,
                     "out": cfg.out / "runs" / setting / f"seed{seed}_instance{instance:02d}"})))
@@ -134,8 +145,8 @@ def run_episode(run_cfg: RunAgentConfig) -> dict:
 
 def main(cfg: MPCBenchConfig) -> list[dict]:
     resolve_model(cfg.model or "robodesk-push-red")  # a wrong --model fails here, before --out is touched
-    claim_out(cfg.out, {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items()
-                        if k not in VOLATILE}, EPISODES, defaults_json(MPCBenchConfig))
+    claim_out(cfg.out, {**{k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items()
+                           if k not in VOLATILE}, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(MPCBenchConfig))
     jobs = episode_configs(cfg)
     mine = jobs
     if cfg.shard:

@@ -1,7 +1,7 @@
 """``mpc_trace``: why did an MPC episode on push_red fail? One episode, step by step.
 
-    python -m experiments.mpc_trace --instance 27 --seed 4 --samples 32 --horizon 4 --context-frames 0 \
-        --std 1.5 1.5 1.5 .3 .3 --classifier push-red-k8 --threads 1   # = mpc_bench's episode, traced
+    python -m experiments.mpc_trace --instance 27 --seed 4027 --samples 32 --horizon 4 --context-frames 0 \
+        --std 1.5 1.5 1.5 .3 .3 --classifier push-red-k8 --threads 1   # = mpc_bench's seed 4, instance 27
 
 Takes ``run_agent``'s flags (``--agent mpc`` or ``oracle``) and plays one episode of a push_red instance.
 After every step it records the end effector's offset from the red button (cm: button minus end

@@ -222,7 +222,13 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
     with pytest.raises(SystemExit) as e:
         run(mpc_bench.main, mpc_bench.MPCBenchConfig, args + ["--planner", "cem"])
     assert e.value.code == 2 and "other settings (planner" in capsys.readouterr().err
-    assert json.loads((tmp_path / "bench" / "bench_config.json").read_text())["planner"] == "mppi"
+    assert json.loads(saved.read_text())["planner"] == "mppi"
+    ran = {json.loads(m.read_text())["episodes"][0]["seed"] for m in (tmp_path / "bench" / "runs").glob("*/*/metrics.json")}
+    assert ran == {1000, 1001}  # seed 1 draws its own noise on each instance
+    saved.write_text(json.dumps({k: v for k, v in json.loads(saved.read_text()).items() if k != "episode_seed"}))
+    with pytest.raises(SystemExit) as e:  # episodes seeded by the run seed alone (before 2026-11-27): not mixed in
+        run(mpc_bench.main, mpc_bench.MPCBenchConfig, args)
+    assert e.value.code == 2 and "other settings (episode_seed" in capsys.readouterr().err
     cmp = [str(tmp_path / "bench"), str(tmp_path / "moved"), "--out", str(tmp_path / "cmp")]
     same = run(compare_bench.main, compare_bench.CompareBenchConfig, cmp)  # the same episodes: no difference
     assert same[0]["episodes"] == 2 and same[0]["difference"] == 0 and same[0]["sign_test_p"] == 1.0

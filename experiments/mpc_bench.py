@@ -8,11 +8,11 @@
     mpc_bench --quick                                          # a few instances, few samples: minutes on 2 cores
 
 Every episode is one ``run_agent`` run (15 control steps, stop at the first press) kept under
-``--out/runs/<setting>/seed<S>_instance<I>/`` with its mp4 and ``metrics.json``; it runs with
-``run_agent --seed 1000*S+I --instance I``, so the planner draws its own noise on every instance (VP² seeds
-once and runs the instances in turn; ``python -m experiments.mpc_trace --seed 4027 --instance 27`` with the
-same flags replays seed 4's instance 27). A rerun skips the
-episodes already there, so a killed benchmark continues where it stopped. ``--out`` remembers the
+``--out/runs/<setting>/seed<S>_instance<I>/`` with its mp4 and ``metrics.json``. It runs with
+``run_agent --seed 1000*S+I --instance I``, so the planner draws its own noise on every instance, as
+VP²'s one seeded process running the instances in turn does (``python -m experiments.mpc_trace --seed
+4027 --instance 27`` with the same flags replays seed 4's instance 27). A rerun skips the episodes
+already there, so a killed benchmark continues where it stopped. ``--out`` remembers the
 configuration it was started with (``bench_config.json``) and refuses to mix in results of another.
 Settings: ``mpc`` (the world model, each instance's goal image), ``mpc-demo`` (the goal imagined from
 the shipped push_red demo of a held-out instance), ``oracle`` (the same MPC with the real simulator as

@@ -13,6 +13,7 @@ updates only its section); one never run is listed with its command.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -61,7 +62,7 @@ class ReportConfig:
 
 
 def command(name: str, cls: type, saved: dict) -> str:
-    """The command line that reproduces a saved config: the flags whose values differ from the defaults."""
+    """The command line (shell-quoted) that reproduces a saved config: the flags whose values differ from the defaults."""
     parts, defaults = [name], defaults_json(cls)
     for f in fields(cls):
         value = saved.get(f.name, defaults[f.name])
@@ -71,9 +72,9 @@ def command(name: str, cls: type, saved: dict) -> str:
         if isinstance(value, bool):
             parts.append(flag if value else "")
         elif isinstance(value, list):
-            parts.append(f"{flag} " + " ".join(map(str, value)))
+            parts.append(f"{flag} " + " ".join(shlex.quote(str(v)) for v in value))
         else:
-            parts.append(f"{flag} {value}")
+            parts.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(p for p in parts if p)
 
 

@@ -62,7 +62,7 @@ class ReportConfig:
 
 
 def command(name: str, cls: type, saved: dict) -> str:
-    """The command line (shell-quoted) that reproduces a saved config: the flags whose values differ from the defaults."""
+    """The shell-quoted command line that reproduces a saved config: the flags that differ from the defaults."""
     parts, defaults = [name], defaults_json(cls)
     for f in fields(cls):
         value = saved.get(f.name, defaults[f.name])

@@ -145,8 +145,8 @@ def run_episode(run_cfg: RunAgentConfig) -> dict:
 
 def main(cfg: MPCBenchConfig) -> list[dict]:
     resolve_model(cfg.model or "robodesk-push-red")  # a wrong --model fails here, before --out is touched
-    claim_out(cfg.out, {**{k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items()
-                           if k not in VOLATILE}, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(MPCBenchConfig))
+    config = {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items() if k not in VOLATILE}
+    claim_out(cfg.out, {**config, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(MPCBenchConfig))
     jobs = episode_configs(cfg)
     mine = jobs
     if cfg.shard:

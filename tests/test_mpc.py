@@ -223,7 +223,8 @@ def test_mpc_bench_quick_runs_resumes_grows_and_refuses_other_settings(push_red_
         run(mpc_bench.main, mpc_bench.MPCBenchConfig, args + ["--planner", "cem"])
     assert e.value.code == 2 and "other settings (planner" in capsys.readouterr().err
     assert json.loads(saved.read_text())["planner"] == "mppi"
-    ran = {json.loads(m.read_text())["episodes"][0]["seed"] for m in (tmp_path / "bench" / "runs").glob("*/*/metrics.json")}
+    episodes = (tmp_path / "bench" / "runs").glob("*/*/metrics.json")
+    ran = {json.loads(m.read_text())["episodes"][0]["seed"] for m in episodes}
     assert ran == {1000, 1001}  # seed 1 draws its own noise on each instance
     saved.write_text(json.dumps({k: v for k, v in json.loads(saved.read_text()).items() if k != "episode_seed"}))
     with pytest.raises(SystemExit) as e:  # episodes seeded by the run seed alone (before 2026-11-27): not mixed in

@@ -14,7 +14,8 @@ def test_command_lists_only_changed_flags():
     saved = {"domains": ["push_red"], "quick": True, "episodes": 20, "i3d": "i3d.pt"}
     assert command("wm_eval", WMEvalConfig, saved) == "wm_eval --domains push_red --i3d i3d.pt --quick"
     saved = {"classifier": "push-red-k8+0.25*push-red", "std": [1.5, 0.3]}  # a glob character stays quoted
-    assert command("mpc_bench", MPCBenchConfig, saved) == "mpc_bench --std 1.5 0.3 --classifier 'push-red-k8+0.25*push-red'"
+    assert command("mpc_bench", MPCBenchConfig, saved) == \
+        "mpc_bench --std 1.5 0.3 --classifier 'push-red-k8+0.25*push-red'"
 
 
 def test_report_gathers_tables_plots_and_missing_benchmarks(tmp_path, capsys):

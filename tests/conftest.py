@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 import envs  # noqa: E402
 from envs.actions import space_json  # noqa: E402
@@ -15,7 +16,14 @@ from worldmodel.tokenizer import VQTokenizer  # noqa: E402
 
 
 def tiny_models(root, env_name):
-    """An untrained tiny world model + IDM for ``env_name``'s action space, saved under ``root``."""
+    """An untrained tiny world model + IDM for ``env_name``'s action space, saved under ``root``; the same
+    weights whichever tests ran before (seeded without touching the global generator)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return _save_tiny_models(root, env_name)
+
+
+def _save_tiny_models(root, env_name):
     env = envs.make(env_name)
     space = space_json(env.action_space)
     tok = VQTokenizer.from_preset("tiny")

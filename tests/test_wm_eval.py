@@ -41,6 +41,7 @@ def test_features_pool_hidden_states_of_later_frames(crafter_models):
     assert feats.shape == (2, sim.decoder.config.dim)
     changed = clips.copy()
     changed[:, 3] = 255 - changed[:, 3]
+    assert (sim.tokenizer.encode(changed) != sim.tokenizer.encode(clips)).any()  # else no change reaches the decoder
     assert not np.allclose(sim.features(changed, first_frame=2), feats)
     with pytest.raises(ValueError, match="first_frame"):
         sim.features(clips, first_frame=4)

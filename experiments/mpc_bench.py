@@ -164,6 +164,8 @@ def main(cfg: MPCBenchConfig) -> list[dict]:
             with mp.get_context("spawn").Pool(cfg.workers) as pool:
                 for _ in pool.imap_unordered(run_episode, [job[3] for job in todo]):
                     bar.update()
+                pool.close()  # let workers exit on their own: terminating them leaks their tqdm semaphore
+                pool.join()
     results = {(s, seed, i): finished_run(c) for s, seed, i, c in jobs}
     if any(m is None for m in results.values()):  # other shards still running
         print(f"mpc_bench: {sum(m is None for m in results.values())} episodes of other shards are not done; "

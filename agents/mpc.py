@@ -3,8 +3,8 @@
 Each step, for each episode: the planner (MPPI or CEM, :mod:`agents.planners`) proposes ``samples``
 action sequences of ``horizon`` steps; a predictor turns the last ``context_frames`` observations (or
 the whole episode so far) and the actions between them plus each sequence into predicted frames; :class:`agents.costs.VideoCost`
-scores them (with ``futures`` K > 1, each sequence is imagined K times and scored by the mean cost: MPPI's
-sharp weights otherwise chase one lucky imagined future); the first action of the optimised mean is
+scores them (with ``futures`` K > 1, each sequence is imagined K times and scored by the mean cost, so
+MPPI's sharp weights chase no single lucky imagined future, or by the min, the luckiest); the first action of the optimised mean is
 executed, and the mean is shifted to warm-start the next step. Predictors:
 
 - :class:`ModelPredictor`: the world model, only through ``VideoSimulator.rollout`` (one batched call
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Protocol, Sequence
+from typing import Literal, Optional, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -46,6 +46,8 @@ class MPCConfig(PlannerConfig):
         "help": "world model: classifier-free guidance on the actions (1: none; >1 follows actions harder, 2x compute)"})
     futures: int = field(default=1, metadata={
         "help": "imagined futures per sample, their costs averaged (1: VP²; K: K x compute, less luck)"})
+    futures_reduce: Literal["mean", "min"] = field(default="mean", metadata={
+        "help": "how a sample's K futures' costs combine: mean (expected cost) or min (the best future: optimism)"})
 
     def __post_init__(self):
         PlannerConfig.__post_init__(self)
@@ -139,7 +141,8 @@ class MPCAgent:
                 k = self.cfg.futures
                 frames = self.predictor(i, context, past, np.repeat(samples, k, axis=0),
                                         seed=self.seeds[i] * 100_003 + self.calls[i])
-                costs = self.cost(frames).reshape(len(samples), k).mean(1)
+                per_future = self.cost(frames).reshape(len(samples), k)
+                costs = per_future.min(1) if self.cfg.futures_reduce == "min" else per_future.mean(1)
                 best["frame"] = frames[int(np.argmin(costs)) * k, 0]
                 return costs
 

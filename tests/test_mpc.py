@@ -130,8 +130,9 @@ def test_whole_episode_context_predicts_what_the_window_still_holds(push_red_mod
     assert seen == [(t + 1, t, min(10, 16 - min(t + 1, 15))) for t in range(16)]
 
 
-def test_futures_average_each_samples_cost_over_imagined_futures(push_red_models):
-    """``--futures 2``: every sample is imagined twice in one batch and scored by the mean of its costs."""
+@pytest.mark.parametrize("reduce", ["mean", "min"])
+def test_futures_score_each_sample_over_imagined_futures(push_red_models, reduce):
+    """``--futures 2``: every sample is imagined twice in one batch and scored by the mean (or min) of its costs."""
     sim = VideoSimulator.from_pretrained(push_red_models[0])
     seen, got = [], []
 
@@ -142,7 +143,7 @@ def test_futures_average_each_samples_cost_over_imagined_futures(push_red_models
 
     cost = VideoCost("mse", (64, 64, 3))
     box = gym.spaces.Box(-1, 1, (5,), np.float32)
-    agent = MPCAgent(Spy(sim), cost, MPCConfig(samples=3, horizon=2, futures=2), box)
+    agent = MPCAgent(Spy(sim), cost, MPCConfig(samples=3, horizon=2, futures=2, futures_reduce=reduce), box)
     agent.reset([np.zeros((64, 64, 3), np.uint8)], goals=[np.full((64, 64, 3), 255, np.uint8)])
     samples = np.random.default_rng(0).uniform(-1, 1, (3, 2, 5)).astype(np.float32)
 
@@ -156,7 +157,9 @@ def test_futures_average_each_samples_cost_over_imagined_futures(push_red_models
     assert actions.shape == (6, 2, 5) and np.array_equal(actions[::2], samples)
     assert np.array_equal(actions[1::2], samples)
     assert not np.array_equal(frames[0], frames[1])  # one sample, two different futures
-    np.testing.assert_allclose(got[0], cost(frames).reshape(3, 2).mean(1))
+    per_future = cost(frames).reshape(3, 2)
+    assert not np.allclose(per_future.min(1), per_future.mean(1))
+    np.testing.assert_allclose(got[0], getattr(per_future, reduce)(1))
     with pytest.raises(ValueError, match="--futures >= 1"):
         MPCConfig(futures=0)
 

@@ -2,10 +2,11 @@
 
 Each step, for each episode: the planner (MPPI or CEM, :mod:`agents.planners`) proposes ``samples``
 action sequences of ``horizon`` steps; a predictor turns the last ``context_frames`` observations (or
-the whole episode so far) and the actions between them plus each sequence into predicted frames; :class:`agents.costs.VideoCost`
-scores them (with ``futures`` K > 1, each sequence is imagined K times and scored by the mean cost, so
-MPPI's sharp weights chase no single lucky imagined future, or by the min, the luckiest); the first action of the optimised mean is
-executed, and the mean is shifted to warm-start the next step. Predictors:
+the whole episode so far) and the actions between them plus each sequence into predicted frames;
+:class:`agents.costs.VideoCost` scores them (with ``futures`` K > 1, each sequence is imagined K times
+and scored by the mean cost, so MPPI's sharp weights chase no single lucky imagined future, or by the
+min, the luckiest); the first action of the optimised mean is executed, and the mean is shifted to
+warm-start the next step. Predictors:
 
 - :class:`ModelPredictor`: the world model, only through ``VideoSimulator.rollout`` (one batched call
   per planning round; the samples share the context prefix's KV cache);
@@ -45,7 +46,7 @@ class MPCConfig(PlannerConfig):
     guidance: float = field(default=1.0, metadata={
         "help": "world model: classifier-free guidance on the actions (1: none; >1 follows actions harder, 2x compute)"})
     futures: int = field(default=1, metadata={
-        "help": "imagined futures per sample, their costs averaged (1: VP²; K: K x compute, less luck)"})
+        "help": "imagined futures per sample, their costs combined by --futures-reduce (1: VP²; K: K x compute)"})
     futures_reduce: Literal["mean", "min"] = field(default="mean", metadata={
         "help": "how a sample's K futures' costs combine: mean (expected cost) or min (the best future: optimism)"})
 

@@ -6,7 +6,8 @@
 - ``classifier``: VP²'s RoboDesk cost, ``0.5 * mse + 10 * sum of logits`` where the logits are those
   of failure, i.e. ``-10 *`` the success classifier's logits (a likelier success costs less).
   Without a goal image the mse term is left out. With several classifiers (e.g. success 8 steps ahead
-  and success now) their logits add up.
+  and success now) their logits add up. A demo-conditioned classifier reads the goal image beside each
+  frame (from a demo: the demo's last frame), so one cost serves every task the demo may show.
 
 ``pool`` k > 1 compares k x k block means instead of pixels (times k², so a uniform error costs the same):
 a blurred view, graded where the arm and its goal pose do not overlap and per-pixel error is flat. On
@@ -44,7 +45,13 @@ class VideoCost:
                 raise ValueError(f"the goal image has shape {goal.shape}; expected {self.frame_shape} (uint8 HxWx3)")
         elif self.kind == "mse":
             raise ValueError("the mse cost needs a goal image (pass --goal, a push_red instance or a --demo)")
+        elif self.conditioned:
+            raise ValueError("a demo-conditioned classifier needs a goal frame (pass --demo or --goal)")
         self.goal = goal
+
+    @property
+    def conditioned(self) -> bool:
+        return self.kind == "classifier" and any(c.config.conditioned for c in self.classifiers)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Costs ``[N]`` of predicted videos uint8 ``[N, H, *frame_shape]``."""
@@ -55,7 +62,8 @@ class VideoCost:
             mse = (diff ** 2).reshape(n, -1).sum(1) * self.pool ** 2
             cost += mse if self.kind == "mse" else self.mse_weight * mse
         if self.kind == "classifier":
-            cost -= self.logit_weight * sum(c.logits(frames).sum(1) for c in self.classifiers)
+            cost -= self.logit_weight * sum(c.logits(frames, self.goal if c.config.conditioned else None).sum(1)
+                                            for c in self.classifiers)
         return cost
 
     def _blocks(self, x: np.ndarray) -> np.ndarray:

@@ -2,8 +2,8 @@
 imagined frames with the IDM, act; replan on a receding horizon.
 
 One planning round: the prompt is ``[bos] demo_1 .. demo_k query`` (k demo clips of ``demo_frames``
-frames, the last ``query_frames`` observations); the world model samples ``gen_frames`` frames
-(``n_candidates`` futures at once, sharing the prompt's KV cache); the IDM reads the window
+frames, the last ``query_frames`` observations, fewer early in an episode); the world model samples
+``gen_frames`` frames (``n_candidates`` futures at once, sharing the prompt's KV cache); the IDM reads the window
 ``query + imagined`` and the actions of the imagined transitions form the plan. With several
 candidates the plan whose actions the IDM finds most likely wins. The agent executes
 ``replan_every`` planned actions, then plans again from what it really saw. Defaults follow the
@@ -84,15 +84,16 @@ class ImitationAgent:
 
     def _replan(self, rows: list[int]) -> None:
         c = self.cfg
-        queries = np.stack([np.stack([self.history[i][0]] * (c.query_frames - len(self.history[i])) + self.history[i])
-                            for i in rows])
+        # the frames seen so far, up to query_frames (episodes of one batch run in step, so rows agree)
+        seen = min(len(self.history[i]) for i in rows)
+        queries = np.stack([np.stack(self.history[i][-seen:]) for i in rows])
         futures = self.sim.imagine_batch(self.demos, queries, n_frames=c.gen_frames, n_samples=c.n_candidates,
                                          temperature=c.temperature, top_k=c.top_k,
                                          seed=self.seeds[rows[0]] * 100_003 + self.plans)  # [R, n, G, ...]
         self.plans += 1
         window = np.concatenate([np.repeat(queries[:, None], c.n_candidates, 1), futures], axis=2)
         actions, loglik = self.idm.predict(window.reshape(-1, *window.shape[2:]))
-        planned = slice(c.query_frames - 1, None)  # transitions into the imagined frames
+        planned = slice(seen - 1, None)  # transitions into the imagined frames
         actions = actions.reshape(len(rows), c.n_candidates, *actions.shape[1:])[:, :, planned]
         best = loglik.reshape(len(rows), c.n_candidates, -1)[:, :, planned].mean(-1).argmax(1)
         for r, i in enumerate(rows):

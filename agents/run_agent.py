@@ -5,13 +5,18 @@
     run_agent --env crafter --agent expert --episodes 50
     run_agent --env push_red --agent mpc --samples 32 --horizon 4  # MPPI + classifier cost to the instance's goal
     run_agent --env push_red --agent mpc --demo push_red.mp4  # goal imagined from a demo of another instance
+    run_agent --env robodesk --task push_green --agent mpc --demo push_green.mp4  # the task from the demo alone
 
 Writes to ``--out``: ``episode_000.mp4`` ... (real observation | imagined frame | MPC goal, side by side, x4),
 ``metrics.json`` (per episode: seed, instance, success, steps, return, wall time, and where the env reports
 ``info["distance"]`` (push_red: end effector to button, m) its value after every step, the final and the
-smallest; and the summary)
-and prints a one-line summary. Episode ``i`` uses seed ``--seed + i``; on push_red it starts from
+smallest; where it reports ``info["task_success"]``, every task's success; and the summary)
+and prints a one-line summary. Episode ``i`` uses seed ``--seed + i``; on RoboDesk it starts from
 task instance ``(--instance + i) mod 60`` (0-29: the VP² benchmark set, 30-59: held out).
+
+Agents never read the env's task: on ``vidit/RoboDesk-v0`` (several tasks, one desk) they get no goal
+image from the env either, so only the demo can tell them what to do. ``vidit/PushRed-v0`` hands them
+its instance's goal image, as VP²'s protocol does.
 Everything is checked (env, demo, models) before the first episode, so bad input writes nothing.
 """
 from __future__ import annotations
@@ -45,7 +50,10 @@ from worldmodel.simulator import VideoSimulator
 # Shipped world model, IDM and MPC success classifier per env id. push_red plans with ``push-red-k8``
 # (success 8 steps ahead), which grades the approach where ``push-red`` (success now) is flat.
 DEFAULTS = {"vidit/PushRed-v0": ("robodesk-push-red", "push-red", "push-red-k8"),
+            "vidit/RoboDesk-v0": ("robodesk", "push-red", "desk-demo-k8"),
             "vidit/Crafter-v0": ("crafter", "crafter", None)}
+INSTANCE_ENVS = ("vidit/PushRed-v0", "vidit/RoboDesk-v0")  # envs whose episodes start from task instances
+GOAL_ENVS = ("vidit/PushRed-v0",)  # envs whose instance goal image the agent may use (VP²'s protocol)
 INSTANCES = 60
 SCALE = 4  # video upscale, so 64 px frames are watchable
 
@@ -53,8 +61,10 @@ SCALE = 4  # video upscale, so 64 px frames are watchable
 @dataclass
 class _RunSettings:
     env: str = field(default="vidit/PushRed-v0", metadata={
-        "help": "env id or short name: vidit/PushRed-v0 (push_red, robodesk), vidit/Crafter-v0 (crafter, chop_wood, "
-                "eat_cow), minerl"})
+        "help": "env id or short name: vidit/PushRed-v0 (push_red), vidit/RoboDesk-v0 (robodesk, push_green, "
+                "push_blue), vidit/Crafter-v0 (crafter, chop_wood, eat_cow, ...), minerl"})
+    task: Optional[str] = field(default=None, metadata={
+        "help": "the env's task, which only scores the episodes (agents never read it); none: the env's default"})
     demo: Optional[str] = field(default=None, metadata={
         "help": "demo video (any size, fps, codec) or a shipped demo name (chop_wood.mp4, eat_cow.mp4, "
                 "push_red.mp4); none: query only"})
@@ -69,7 +79,7 @@ class _RunSettings:
         "help": "episodes run side by side (one env each), so the agent plans for all in one batched call; "
                 "results are reproducible for the same --seed and --batch"})
     seed: int = field(default=0, metadata={"help": "episode i uses seed + i"})
-    instance: int = field(default=0, metadata={"help": "push_red: episode i starts task instance (instance + i) mod 60"})
+    instance: int = field(default=0, metadata={"help": "RoboDesk: episode i starts task instance (instance + i) mod 60"})
     model: Optional[str] = field(default=None, metadata={"help": "world model folder or shipped name (none: the env's)"})
     idm: Optional[str] = field(default=None, metadata={"help": "IDM folder or shipped name (none: the env's)"})
     out: Path = field(default=Path("runs/agent"), metadata={"help": "output folder"})
@@ -101,8 +111,12 @@ class RunAgentConfig(MPCConfig, ImitationConfig, _RunSettings):
 
 def make_env(cfg: RunAgentConfig):
     kwargs = {} if cfg.max_steps is None else {"max_episode_steps": cfg.max_steps}
+    if cfg.task is not None:
+        kwargs["task"] = cfg.task
     try:
         return envs.make(cfg.env, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"--env {cfg.env} --task {cfg.task}: {e}") from None
     except ImportError as e:
         demo = f" --demo {cfg.demo}" if cfg.demo else ""
         raise UsageError(f"{e}. The same run on Crafter: run_agent --env crafter{demo or ' --demo chop_wood.mp4'} "
@@ -175,7 +189,9 @@ def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict, VideoS
         ids["classifier"] = str(classifier_name)
     cost = VideoCost(cfg.cost, frame_shape, classifiers, cfg.mse_weight, cfg.logit_weight, cfg.cost_pool)
     goal_fn = None
-    if sim is not None:
+    if cost.conditioned:  # the demo's end is the goal the classifier compares each frame with
+        goal_fn = lambda demo, obs, seed: demo[-1]  # noqa: E731
+    elif sim is not None:
         scorer = VideoCost("classifier", frame_shape, classifiers) if classifiers else None
         goal_fn = lambda demo, obs, seed: goal_from_demo(  # noqa: E731
             sim, demo, obs, cfg.demo_frames, cfg.query_frames, cfg.gen_frames, cfg.n_candidates, scorer, seed)
@@ -192,7 +208,8 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
     first = [env.reset(seed=s, options=None if i is None else {"instance": i})
              for env, s, i in zip(env_list, seeds, instances)]
     obs, infos = [o for o, _ in first], [i for _, i in first]
-    agent.reset(obs, demo, seeds, [info.get("goal") for info in infos])
+    env_id = env_list[0].spec.id
+    agent.reset(obs, demo, seeds, [info.get("goal") if env_id in GOAL_ENVS else None for info in infos])
     blank = np.zeros_like(obs[0])
     goals = [[g] if g is not None else [] for g in getattr(agent, "goals", [None] * len(obs))]
     videos = [[np.concatenate([o, blank, *g], axis=1)] for o, g in zip(obs, goals)]
@@ -211,7 +228,9 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
             row["return"] += float(reward)
             row["steps"] += 1
             row["success"] = row["success"] or bool(info.get("success", False))
-            if "distance" in info:  # the env's distance to go (push_red: end effector to button, m)
+            if "task_success" in info:
+                row["task_success"] = dict(info["task_success"])
+            if "distance" in info and np.isfinite(info["distance"]):  # distance to go (RoboDesk: hand to button, m)
                 row.setdefault("distances", []).append(round(info["distance"], 4))
                 row["final_distance"], row["min_distance"] = row["distances"][-1], min(row["distances"])
             if terminated or truncated or (stop_on_success and row["success"]):
@@ -259,7 +278,7 @@ def main(cfg: RunAgentConfig) -> dict:
         for first in range(0, cfg.episodes, len(env_list)):
             n = min(len(env_list), cfg.episodes - first)
             index = list(range(first, first + n))
-            instances = [(cfg.instance + i) % INSTANCES if env_id == "vidit/PushRed-v0" else None for i in index]
+            instances = [(cfg.instance + i) % INSTANCES if env_id in INSTANCE_ENVS else None for i in index]
             group, videos = run_episodes(env_list[:n], agent, demo, [cfg.seed + i for i in index], instances,
                                          cfg.stop_on_success)
             for i, row, frames in zip(index, group, videos):

@@ -16,16 +16,24 @@ from envs.cli import UsageError
 
 ENV_IDS = {
     "vidit/PushRed-v0": dict(entry_point="envs.robodesk:PushRedEnv", max_episode_steps=15),
+    "vidit/RoboDesk-v0": dict(entry_point="envs.robodesk:RoboDeskEnv", max_episode_steps=15),
     "vidit/Crafter-v0": dict(entry_point="envs.crafter:CrafterEnv", max_episode_steps=100),
     "vidit/MineRLTreechop-v0": dict(entry_point="envs.minerl:MineRLTreechop", max_episode_steps=200),
 }
 SHORT_NAMES = {
-    "robodesk": "vidit/PushRed-v0", "push_red": "vidit/PushRed-v0", "pushred": "vidit/PushRed-v0",
+    "push_red": "vidit/PushRed-v0", "pushred": "vidit/PushRed-v0",
+    "robodesk": "vidit/RoboDesk-v0", "push_green": "vidit/RoboDesk-v0", "push_blue": "vidit/RoboDesk-v0",
     "crafter": "vidit/Crafter-v0", "chop_wood": "vidit/Crafter-v0", "eat_cow": "vidit/Crafter-v0",
+    "collect_sapling": "vidit/Crafter-v0", "drink_water": "vidit/Crafter-v0", "walk_left": "vidit/Crafter-v0",
+    "walk_right": "vidit/Crafter-v0", "walk_up": "vidit/Crafter-v0", "walk_down": "vidit/Crafter-v0",
     "minerl": "vidit/MineRLTreechop-v0", "treechop": "vidit/MineRLTreechop-v0",
 }
 # Short names that also pick a task.
-SHORT_KWARGS = {"chop_wood": {"task": "chop_wood"}, "eat_cow": {"task": "eat_cow"}}
+SHORT_KWARGS = {"chop_wood": {"task": "chop_wood"}, "eat_cow": {"task": "eat_cow"},
+                "collect_sapling": {"task": "collect_sapling"}, "drink_water": {"task": "drink_water"},
+                "walk_left": {"task": "walk_left"}, "walk_right": {"task": "walk_right"},
+                "walk_up": {"task": "walk_up"}, "walk_down": {"task": "walk_down"},
+                "push_green": {"task": "push_green"}, "push_blue": {"task": "push_blue"}}
 
 for _id, _spec in ENV_IDS.items():
     if _id not in gym.registry:
@@ -44,7 +52,7 @@ def resolve(name: str) -> tuple[str, dict]:
 
 
 def make(name: str, **kwargs) -> gym.Env:
-    """``gymnasium.make`` with short names (``robodesk``, ``push_red``, ``crafter``, ``minerl``)."""
+    """``gymnasium.make`` with short names (``robodesk``, ``push_red``, ``push_green``, ``crafter``, ``minerl``)."""
     env_id, implied = resolve(name)
     return gym.make(env_id, **{**implied, **kwargs})
 

@@ -41,9 +41,11 @@ class CollectConfig:
     out: Path = field(default=Path("data/episodes"), metadata={"help": "dataset folder (created or resumed)"})
     seed: int = field(default=0, metadata={"help": "episode i uses seed + i"})
     workers: int = field(default=1, metadata={"help": "parallel worker processes"})
-    task: Optional[str] = field(default=None, metadata={"help": "env task, e.g. chop_wood / eat_cow for Crafter"})
+    task: Optional[str] = field(default=None, metadata={
+        "help": "env task (RoboDesk: push_red, push_green, push_blue; Crafter: chop_wood, eat_cow, collect_sapling, "
+                "drink_water, walk_left, ...)"})
     instances: Literal["none", "benchmark", "heldout"] = field(
-        default="none", metadata={"help": "push_red: start from the shipped task instances (episode i -> i mod 30)"})
+        default="none", metadata={"help": "RoboDesk: start from the shipped task instances (episode i -> i mod 30)"})
     max_steps: Optional[int] = field(default=None, metadata={"help": "steps per episode (default: the env's budget)"})
 
     def __post_init__(self):
@@ -55,8 +57,8 @@ class CollectConfig:
             raise UsageError(f"--noise must be >= 0, got {self.noise}")
         if self.max_steps is not None and self.max_steps < 1:
             raise UsageError(f"--max-steps must be >= 1, got {self.max_steps}")
-        if self.instances != "none" and self.env != "vidit/PushRed-v0":
-            raise UsageError(f"--instances applies to vidit/PushRed-v0 only, not {self.env}")
+        if self.instances != "none" and self.env not in ("vidit/PushRed-v0", "vidit/RoboDesk-v0"):
+            raise UsageError(f"--instances applies to RoboDesk envs only, not {self.env}")
 
 
 def _env_kwargs(cfg: CollectConfig) -> dict:
@@ -77,11 +79,14 @@ def _versions() -> dict:
 
 
 def run_episode(env, policy, seed: int, instance: int | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Roll out ``policy`` for one episode; returns frames [T+1, ...] and per-step columns."""
+    """Roll out ``policy`` for one episode; returns frames [T+1, ...] and per-step columns: action, reward,
+    success, terminated, truncated, seed, instance, task (the env's, "" for none) and, where the env
+    reports them, ``task_success.<task>`` for every task it scores."""
     options = None if instance is None else {"instance": instance}
     obs, info = env.reset(seed=seed, options=options)
     policy.reset(seed)
     frames, rows = [obs], {k: [] for k in ("action", "reward", "success", "terminated", "truncated")}
+    per_task: dict[str, list[bool]] = {}
     done = False
     while not done:
         action = policy.act(obs)
@@ -90,12 +95,17 @@ def run_episode(env, policy, seed: int, instance: int | None) -> tuple[np.ndarra
         for key, value in zip(rows, (np.asarray(action, np.float32).reshape(-1), reward, bool(info.get("success", False)),
                                      terminated, truncated)):
             rows[key].append(value)
+        for name, hit in info.get("task_success", {}).items():
+            per_task.setdefault(name, []).append(bool(hit))
         done = terminated or truncated
     n = len(rows["action"])
     steps = {k: np.asarray(v) for k, v in rows.items()}
     steps["reward"] = steps["reward"].astype(np.float32)
     steps["seed"] = np.full(n, seed, np.int64)
     steps["instance"] = np.full(n, -1 if instance is None else instance, np.int64)
+    task = getattr(env.unwrapped, "task", None)
+    steps["task"] = np.full(n, task or "")
+    steps.update({f"task_success.{name}": np.asarray(hits) for name, hits in per_task.items()})
     return np.stack(frames), steps
 
 
@@ -135,7 +145,8 @@ def _prepare(cfg: CollectConfig) -> dict:
                              "use another --out")
         return old
     env = envs.make(cfg.env, **_env_kwargs(cfg))
-    info = {"format": FORMAT, "env_id": cfg.env, "fps": env.metadata.get("render_fps", 10),
+    info = {"format": FORMAT, "env_id": cfg.env, "task": getattr(env.unwrapped, "task", None),
+            "fps": env.metadata.get("render_fps", 10),
             "frame_shape": list(env.observation_space.shape), "action_space": space_json(env.action_space),
             "collect": identity, "versions": _versions()}
     env.close()

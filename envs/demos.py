@@ -1,8 +1,10 @@
 """Demonstration videos: find one (a path, or a shipped demo by name) and read it at a model's frame rate.
 
 Shipped demos (``envs/data/demos``) are recorded by our scripted experts on seeds and instances that
-no evaluation uses: ``chop_wood.mp4`` and ``eat_cow.mp4`` (Crafter), ``push_red.mp4`` (RoboDesk), and
-a random policy's ``crafter_random.mp4`` and ``push_red_random.mp4``.
+no evaluation uses: one per Crafter task (``chop_wood.mp4``, ``eat_cow.mp4``, ``collect_sapling.mp4``,
+``drink_water.mp4``, ``walk_left.mp4`` ...), one per RoboDesk button (``push_red.mp4``,
+``push_green.mp4``, ``push_blue.mp4``, all on held-out instance 45), and a random policy's
+``crafter_random.mp4`` and ``push_red_random.mp4``. ``python -m envs.demos [NAME ...]`` records them.
 """
 from __future__ import annotations
 
@@ -50,7 +52,12 @@ RECIPES = {"chop_wood.mp4": ("chop_wood", "expert", 900_000, None),
            "eat_cow.mp4": ("eat_cow", "expert", 910_000, None),
            "push_red.mp4": ("push_red", "expert", 920_000, 45),
            "crafter_random.mp4": ("crafter", "random", 930_000, None),
-           "push_red_random.mp4": ("push_red", "random", 940_000, 45)}
+           "push_red_random.mp4": ("push_red", "random", 940_000, 45),
+           "push_green.mp4": ("push_green", "expert", 920_000, 45),
+           "push_blue.mp4": ("push_blue", "expert", 920_000, 45),
+           **{f"{task}.mp4": (task, "expert", seed, None) for task, seed in (
+               ("collect_sapling", 950_000), ("drink_water", 960_000), ("walk_left", 970_000),
+               ("walk_right", 971_000), ("walk_up", 972_000), ("walk_down", 973_000))}}
 DEMO_STEPS = 15  # 16 frames: one VidIT clip
 
 
@@ -81,5 +88,6 @@ def record(name: str, out_dir: Path = SHIPPED) -> Path:
 
 
 if __name__ == "__main__":
-    for demo in RECIPES:
+    import sys
+    for demo in sys.argv[1:] or RECIPES:
         print(record(demo))

@@ -1,15 +1,25 @@
-"""``vidit/PushRed-v0``: the real RoboDesk ``push_red`` task under VP² settings, as a gymnasium env.
+"""RoboDesk's button tasks under VP² settings, as gymnasium envs.
+
+- ``vidit/RoboDesk-v0`` (:class:`RoboDeskEnv`): one desk, ``task`` in ``push_red``, ``push_green``,
+  ``push_blue`` (or ``None``). Every task starts from the same seeded states, so a first frame cannot
+  tell the task: only a demo can. ``task`` only scores: it sets ``info["success"]``, the reward and the
+  goal image; ``info["task_success"]`` holds every button's latched press whatever ``task`` is, and
+  ``task=None`` runs the step budget scoring nothing.
+- ``vidit/PushRed-v0`` (:class:`PushRedEnv`): ``push_red`` alone with its own 60 instances, as VP²
+  benchmarks it (unchanged since our MPC results).
+
+Both:
 
 - Franka Panda, 5-d action in [-1, 1]: end-effector xyz delta (x0.01 m per repeat), wrist, gripper;
   action_repeat 50, rendered once per control step (RoboDesk's IK + physics run per repeat).
 - Observation: 64x64x3 uint8, made as VP² does: a 120 px render, crop box (16.75, 25, 105, 88.75),
   LANCZOS resize to 64.
-- ``info["success"]``: the red button has been pressed (its light joint qpos < -0.00453) at any
-  repeat so far; reward is 1 on the step it first happens. ``info["distance"]``: end effector to the red
-  button (m), a graded measure of progress that agents and benchmarks report beside success.
+- ``info["success"]``: the task's button has been pressed (its light joint qpos < -0.00453, VP²'s
+  rule) at any repeat so far; reward is 1 on the step it first happens. ``info["distance"]``: end
+  effector to that button (m; NaN without a task), a graded measure of progress.
 - Episodes last 15 control steps (16 frames, one VidIT clip). ``reset(options={"instance": i})``
   starts task instance ``i`` (0-29: the VP² benchmark set, 30-59: held out) and puts its goal image
-  in ``info["goal"]``; any other reset draws a fresh start state from the seed.
+  (the task's) in ``info["goal"]``; any other reset draws a fresh start state from the seed.
 """
 from __future__ import annotations
 
@@ -27,7 +37,9 @@ from PIL import Image
 from envs import import_quietly
 from envs.actions import check_box_action
 
+TASKS = ("push_red", "push_green", "push_blue")
 INSTANCES_FILE = "push_red_instances.npz"
+DESK_INSTANCES_FILE = "robodesk_instances.npz"
 N_BENCHMARK = 30
 SUCCESS_QPOS = -0.00453
 _ARM_HOME = np.array([-0.30, -0.4, 0.28, -2.5, 0.13, 1.87, 0.91, 0.01, 0.01])
@@ -71,30 +83,44 @@ def _load_robodesk():
         raise ImportError(f"vidit/PushRed-v0 needs RoboDesk ({e}); install it with: pip install 'vidit[robodesk]'") from None
 
 
-def load_instances() -> dict[str, np.ndarray]:
-    """The shipped task instances: ``seeds``, ``qpos`` (initial states) and ``goals`` (64x64 images)."""
-    with resources.files("envs").joinpath("data", INSTANCES_FILE).open("rb") as f:
+def load_instances(name: str = INSTANCES_FILE) -> dict[str, np.ndarray]:
+    """Shipped task instances: ``seeds``, ``qpos`` (initial states) and ``goals`` (64x64 images; for
+    the multi-task file ``[instance, task]`` in :data:`TASKS` order)."""
+    with resources.files("envs").joinpath("data", name).open("rb") as f:
         data = np.load(f)
         return {k: data[k] for k in data.files}
 
 
-class PushRedEnv(gym.Env):
-    """RoboDesk push_red with VP² settings; see the module docstring."""
+def button_of(task: str) -> str:
+    """``"push_green"`` -> ``"green"``."""
+    return task.removeprefix("push_")
+
+
+class RoboDeskEnv(gym.Env):
+    """RoboDesk's desk scored on one button task (or none); see the module docstring."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    instances_file = DESK_INSTANCES_FILE
 
-    def __init__(self, render_mode: str | None = "rgb_array", render: RenderConfig = RenderConfig(),
-                 render_every_repeat: bool = False):
+    def __init__(self, task: str | None = "push_red", render_mode: str | None = "rgb_array",
+                 render: RenderConfig = RenderConfig(), render_every_repeat: bool = False):
+        if task is not None and task not in TASKS:
+            raise ValueError(f"unknown RoboDesk task {task!r}; known: {', '.join(TASKS)} (or None)")
         robodesk = _load_robodesk()
+        self.task = task
         self.render_mode = render_mode
         self._cfg = render
         # Rendering after each of the 50 repeats (as a wrapper around RoboDesk(action_repeat=1) does)
         # changes nothing the agent sees; it exists to measure what rendering once saves.
         self._render_every_repeat = render_every_repeat
         self.action_repeat = 50
-        self._desk = robodesk.RoboDesk(task="push_red", reward="success", image_size=render.out_size,
+        # reward="dense" makes RoboDesk ask for a task reward after every repeat; that hook latches every
+        # button's press (VP²'s success rule checks each repeat) and returns 0: reward is ours.
+        self._desk = robodesk.RoboDesk(task="push_red", reward="dense", image_size=render.out_size,
                                        action_repeat=1 if render_every_repeat else self.action_repeat)
         self._desk.render = self._render_image  # RoboDesk's own render calls the removed PIL.Image.ANTIALIAS
+        self._desk._get_task_reward = self._latch_presses
+        self.task_success = dict.fromkeys(TASKS, False)
         vis = self._desk.physics.model.vis
         vis.quality.shadowsize, vis.quality.offsamples = render.shadow_size, render.msaa
         vis.global_.offwidth = vis.global_.offheight = render.size
@@ -133,16 +159,35 @@ class PushRedEnv(gym.Env):
         p.data.qvel[:] = 0
         p.forward()
         desk.physics_copy.data.qpos[:] = p.data.qpos[:]
-        desk.success, desk.num_steps = False, 0
+        desk.num_steps = 0
+        self.task_success = dict.fromkeys(TASKS, False)
         for name in ("ball", "upright_block", "flat_block"):
             desk.original_pos[name] = p.named.data.xpos[name].copy()
         self._steps = 0
         self._obs = self._render_image()
         return self._obs
 
+    def button_down(self, task: str) -> bool:
+        """Whether ``task``'s button is held down now."""
+        return bool(self.physics.named.data.qpos[f"{button_of(task)}_light"][0] < SUCCESS_QPOS)
+
+    def button_position(self, task: str) -> np.ndarray:
+        return self.physics.named.data.xpos[f"{button_of(task)}_button"].copy()
+
+    def _latch_presses(self, *_) -> float:
+        for task in TASKS:
+            self.task_success[task] = self.task_success[task] or self.button_down(task)
+        return 0.0
+
+    @property
+    def success(self) -> bool:
+        """The task's latched success (False without a task)."""
+        return self.task is not None and self.task_success[self.task]
+
     @property
     def pressed(self) -> bool:
-        return bool(self.physics.named.data.qpos["red_light"][0] < SUCCESS_QPOS)
+        """The task's button is held down now."""
+        return self.task is not None and self.button_down(self.task)
 
     @property
     def end_effector(self) -> np.ndarray:
@@ -150,7 +195,8 @@ class PushRedEnv(gym.Env):
 
     @property
     def button(self) -> np.ndarray:
-        return self.physics.named.data.xpos["red_button"].copy()
+        """The task's button position."""
+        return self.button_position(self.task)
 
     def get_state(self) -> np.ndarray:
         """The full simulator state plus episode counters, for :meth:`set_state` on a copy of this env."""
@@ -158,17 +204,20 @@ class PushRedEnv(gym.Env):
         m, d, spec = self.physics.model.ptr, self.physics.data.ptr, mujoco.mjtState.mjSTATE_INTEGRATION
         state = np.empty(mujoco.mj_stateSize(m, spec))
         mujoco.mj_getState(m, d, state, spec)
-        return np.concatenate([state, [float(self._desk.success), float(self._steps)]])
+        latched = [float(self.task_success[t]) for t in TASKS]
+        return np.concatenate([state, latched, [float(self._steps)]])
 
     def set_state(self, state: np.ndarray, render: bool = True) -> None:
         """Restore a :meth:`get_state`; ``render=False`` skips rendering the restored frame (the next
         ``step`` renders anyway)."""
         import mujoco
-        mujoco.mj_setState(self.physics.model.ptr, self.physics.data.ptr, np.asarray(state[:-2], np.float64),
+        k = len(TASKS) + 1
+        mujoco.mj_setState(self.physics.model.ptr, self.physics.data.ptr, np.asarray(state[:-k], np.float64),
                            mujoco.mjtState.mjSTATE_INTEGRATION)
         self.physics.forward()
         self._desk.physics_copy.data.qpos[:] = self.physics.data.qpos[:]
-        self._desk.success, self._steps = bool(state[-2]), int(state[-1])
+        self.task_success = {t: bool(v) for t, v in zip(TASKS, state[-k:-1])}
+        self._steps = int(state[-1])
         if render:
             self._obs = self._render_image()
 
@@ -208,34 +257,53 @@ class PushRedEnv(gym.Env):
         self.instance = options.get("instance")
         if self.instance is not None:
             if self._instances is None:
-                self._instances = load_instances()
+                self._instances = load_instances(self.instances_file)
             n = len(self._instances["seeds"])
             if not isinstance(self.instance, (int, np.integer)) or not 0 <= self.instance < n:
                 raise ValueError(f"instance must be an int in [0, {n}), got {self.instance!r}")
             qpos = self._instances["qpos"][self.instance]
-            self.goal = self._instances["goals"][self.instance]
-            info["goal"] = self.goal
+            self.goal = self._goal(self._instances["goals"][self.instance])
+            if self.goal is not None:
+                info["goal"] = self.goal
         else:
             qpos, self.goal = self.sample_start(self.np_random), None
         self.start_from(qpos)
-        info.update(success=False, instance=-1 if self.instance is None else int(self.instance))
+        info.update(success=False, instance=-1 if self.instance is None else int(self.instance),
+                    task_success=dict(self.task_success))
         return self._obs, info
+
+    def _goal(self, goals: np.ndarray) -> np.ndarray | None:
+        """This task's goal image from an instance's ``[task, H, W, 3]`` goals."""
+        return None if self.task is None else goals[TASKS.index(self.task)]
 
     def step(self, action):
         action = check_box_action(action, self.action_space)
-        desk = self._desk
+        desk, before = self._desk, self.success
         if self._render_every_repeat:
-            results = [desk.step(action) for _ in range(self.action_repeat)]
-            obs, reward = results[-1][0], sum(r[1] for r in results)
+            obs = [desk.step(action) for _ in range(self.action_repeat)][-1][0]
         else:
-            obs, reward, _, _ = desk.step(action)  # 50 repeats of IK + physics, one render
+            obs = desk.step(action)[0]  # 50 repeats of IK + physics, one render
         self._steps += 1
         self._obs = obs["image"]
-        info = {"success": bool(desk.success), "instance": -1 if self.instance is None else int(self.instance),
-                "distance": float(np.linalg.norm(self.button - self.end_effector))}
-        return self._obs, float(reward), False, False, info
+        distance = np.nan if self.task is None else float(np.linalg.norm(self.button - self.end_effector))
+        info = {"success": self.success, "instance": -1 if self.instance is None else int(self.instance),
+                "distance": distance, "task_success": dict(self.task_success)}
+        return self._obs, float(self.success and not before), False, False, info
 
     def close(self):
         if self._camera is not None:
             self._camera._scene.free()
             self._camera = None
+
+
+class PushRedEnv(RoboDeskEnv):
+    """``vidit/PushRed-v0``: the push_red task with its own shipped instances (goal images ``[H, W, 3]``)."""
+
+    instances_file = INSTANCES_FILE
+
+    def __init__(self, render_mode: str | None = "rgb_array", render: RenderConfig = RenderConfig(),
+                 render_every_repeat: bool = False):
+        super().__init__("push_red", render_mode, render, render_every_repeat)
+
+    def _goal(self, goals: np.ndarray) -> np.ndarray:
+        return goals

@@ -41,8 +41,7 @@ def test_train_classifier_reports_real_and_recon_accuracy_and_resumes(data, tmp_
 
 
 def test_lookahead_labels_a_frame_with_success_k_steps_later(data, tmp_path):
-    _, now, _ = load_labelled((data / "expert",))
-    _, ahead, _ = load_labelled((data / "expert",), lookahead=2)
+    now, ahead = (load_labelled((data / "expert",), lookahead=k)[1][""] for k in (0, 2))
     assert any(n.any() for n in now)
     for n, a in zip(now, ahead):  # success is latched: it comes 2 frames sooner, or at the first frame
         first = int(n.argmax()) if n.any() else len(n)
@@ -75,3 +74,33 @@ def test_shipped_lookahead_classifier_is_graded_between_starts_and_goals():
     exact = SuccessClassifier.from_pretrained("push-red").logits(start_frames)
     assert model.config.lookahead == 8 and (goals > 0).mean() > 0.9
     assert goals.mean() - starts.mean() > 5 and starts.mean() > exact.mean() + 5  # starts: nearer "soon" than "now"
+
+
+@pytest.fixture(scope="module")
+def tasks_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clf_tasks")
+    for i, task in enumerate(("chop_wood", "drink_water")):
+        collect(CollectConfig(env="crafter", task=task, policy="expert", episodes=4, max_steps=25,
+                              out=root / task, seed=20 + i))
+    return root
+
+
+def test_demo_conditioned_classifier_pairs_frames_with_goal_frames_of_each_task(tasks_data, tmp_path):
+    data = (tasks_data / "chop_wood", tasks_data / "drink_water")
+    frames, labels, goals, _ = load_labelled(data)
+    assert {"", "chop_wood", "drink_water", "eat_cow"} <= set(labels)
+    for e in range(len(frames)):  # goal frames: frames showing the episode's own task done, and only those
+        own = "chop_wood" if e < 4 else "drink_water"
+        assert len(goals[own][e]) == 1 and np.array_equal(goals[own][e][0], frames[e][labels[own][e].argmax()])
+        assert len(goals["drink_water" if own == "chop_wood" else "chop_wood"][e]) == 0
+    m = train(cfg(tasks_data, tmp_path / "c", data=data, tokenizer=None, conditioned=True, holdout=0.5))
+    assert {"real_acc", "real_acc_success", "real_acc_failure"} <= set(m)
+    model = SuccessClassifier.from_pretrained(tmp_path / "c")
+    assert model.config.conditioned
+    x = frames[0][:4]
+    a, b = model.logits(x, goals["chop_wood"][0][-1]), model.logits(x, goals["drink_water"][4][-1])
+    assert a.shape == (4,) and not np.allclose(a, b), "the goal frame is an input"
+    with pytest.raises(ValueError, match="needs the demo's goal frame"):
+        model.logits(x)
+    with pytest.raises(UsageError, match="two or more tasks"):
+        train(cfg(tasks_data, tmp_path / "d", data=data[:1], tokenizer=None, conditioned=True))

@@ -108,7 +108,7 @@ def test_refuses_to_mix_configurations(tmp_path):
     (["--episodes", "0"], "--episodes must be >= 1"),
     (["--env", "atari"], "unknown env 'atari'; known: vidit/PushRed-v0"),
     (["--noise", "-1"], "--noise must be >= 0"),
-    (["--env", "crafter", "--instances", "benchmark"], "applies to vidit/PushRed-v0 only"),
+    (["--env", "crafter", "--instances", "benchmark"], "applies to RoboDesk envs only"),
 ])
 def test_bad_options_exit_2_in_one_line(tmp_path, args, match):
     r = subprocess.run(CLI + args + ["--out", str(tmp_path / "x")], capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""The real Crafter env: API checks, seeded determinism, task rewards, the scripted expert, bad input."""
+"""The real Crafter env: API checks, seeded determinism, the task suite's scoring, the scripted experts, bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 
 import envs
-from envs.crafter import CrafterEnv
+from envs.cli import UsageError
+from envs.crafter import TASKS, WALK_DISTANCE, WALKS, CrafterEnv
 from envs.experts import make_policy
+from envs.experts.crafter import CrafterExpert, WalkPolicy
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,71 @@ def test_eat_cow_expert_succeeds():
     assert sum(rewards) == 1.0 and not infos[0]["success"]
 
 
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_expert_succeeds(task, seed):
+    env = envs.make("crafter", task=task)
+    _, rewards, infos, _ = rollout(env, seed, make_policy("expert", env, seed=seed), 100)
+    first = next(i for i, info in enumerate(infos) if info["success"])
+    assert rewards[first - 1] == 1.0 and sum(rewards) == 1.0 and infos[first]["task_success"][task]
+    assert all(info["success"] for info in infos[first:])
+
+
+def test_task_only_scores():
+    """Every task (and none) sees the same world, frames and ``task_success`` for the same seed and actions."""
+    expert_env = CrafterEnv(task="chop_wood")
+    expert = make_policy("expert", expert_env, noise=0.3, seed=0)
+    obs, _ = expert_env.reset(seed=0)
+    actions = []  # the noisy expert's actions, replayed below
+    for _ in range(40):
+        actions.append(expert.act(obs))
+        obs, *_ = expert_env.step(actions[-1])
+    runs = {}
+    for task in TASKS + (None,):
+        env = CrafterEnv(task=task)
+        obs, info = env.reset(seed=0)
+        frames, infos, rewards = [obs], [info], []
+        for action in actions:
+            obs, reward, _, _, info = env.step(action)
+            frames.append(obs)
+            infos.append(info)
+            rewards.append(reward)
+        runs[task] = np.stack(frames), [i["task_success"] for i in infos], infos, rewards
+    reference_frames, reference_success, _, _ = runs[None]
+    np.testing.assert_array_equal(reference_frames[-1], expert_env.render())
+    for task, (frames, task_success, infos, rewards) in runs.items():
+        np.testing.assert_array_equal(frames, reference_frames)
+        assert task_success == reference_success
+        assert [i["success"] for i in infos] == [s.get(task, False) for s in task_success]
+        assert sum(rewards) == float(task_success[-1].get(task, False))
+    assert reference_success[-1]["chop_wood"]  # scored for every task, even with task=None
+    assert not any(i["success"] for i in runs[None][2]) and not any(runs[None][3])
+
+
+def test_task_none_scores_nothing_and_runs_the_budget():
+    env = envs.make("crafter", task=None)
+    assert env.unwrapped.task is None
+    _, rewards, infos, truncated = rollout(env, 1, make_policy("random", env), 200)
+    assert truncated and len(rewards) == 100 and not any(rewards)
+    assert all(list(info["task_success"]) == list(TASKS) and not info["success"] for info in infos)
+    with pytest.raises(UsageError, match="give the env a task"):
+        make_policy("expert", env)
+    with pytest.raises(ValueError, match="give the env one of"):
+        CrafterExpert(env.unwrapped)
+
+
+@pytest.mark.parametrize("task", WALKS)
+def test_walk_success_fires_at_the_threshold(task):
+    """Seed 0 has free grass 5 cells each way: walking blindly scores at exactly ``WALK_DISTANCE`` steps."""
+    env = CrafterEnv(task=task)
+    _, rewards, infos, _ = rollout(env, 0, WalkPolicy(env, task.removeprefix("walk_")), WALK_DISTANCE)
+    (dx, dy), (sx, sy) = WALKS[task], env.start_pos
+    assert tuple(env.player.pos) == (sx + dx * WALK_DISTANCE, sy + dy * WALK_DISTANCE)
+    assert [i["success"] for i in infos] == [False] * WALK_DISTANCE + [True]
+    assert rewards[-1] == 1.0 and sum(rewards) == 1.0
+    assert [t for t, done in infos[-1]["task_success"].items() if done] == [task]
+
+
 def test_despawn_does_not_depend_on_set_order(monkeypatch):
     """Crafter despawns a random creature of a chunk's object set; the pick must not follow set order."""
     from crafter.objects import Cow
@@ -121,11 +188,11 @@ def test_bad_action_raises(env, action):
 
 
 def test_unknown_task_raises():
-    with pytest.raises(ValueError, match="chop_wood, eat_cow"):
+    with pytest.raises(ValueError, match=", ".join(TASKS)):
         CrafterEnv(task="mine_diamond")
 
 
-@pytest.mark.parametrize("name,task", [("crafter", "chop_wood"), ("eat_cow", "eat_cow"), ("chop_wood", "chop_wood")])
+@pytest.mark.parametrize("name,task", [("crafter", "chop_wood")] + [(task, task) for task in TASKS])
 def test_short_names_resolve(name, task):
     env = envs.make(name)
     assert env.spec.id == "vidit/Crafter-v0" and env.spec.max_episode_steps == 100

@@ -101,7 +101,7 @@ def test_bad_instance(env):
 
 
 def test_near_miss_expert_heads_low_for_a_point_beside_the_button(env):
-    from envs.experts.push_red import HOVER, LOW_HEIGHT, LOW_RADIUS
+    from envs.experts.robodesk import HOVER, LOW_HEIGHT, LOW_RADIUS
     expert = make_policy("near_miss", env, seed=0)
     obs, _ = env.reset(options={"instance": 4})
     heights, fingers = [], set()
@@ -119,5 +119,5 @@ def test_near_miss_expert_heads_low_for_a_point_beside_the_button(env):
         expert.reset(seed)
         offsets.add(tuple(expert.press.round(4)))
     assert len(offsets) == 4, "each episode aims at its own low point"
-    with pytest.raises(envs.cli.UsageError, match="near_miss is for push_red"):
+    with pytest.raises(envs.cli.UsageError, match="near_miss is for RoboDesk"):
         make_policy("near_miss", envs.make("crafter"))

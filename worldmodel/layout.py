@@ -5,7 +5,8 @@ Both the trainer and the sampler call :class:`Layout`; nothing else builds seque
 - Vocabulary: ids ``0 .. K-1`` are codebook entries, ``K`` is ``[bos]``, ``K + 1`` is ``[eos]``.
 - A training clip: ``[bos] f_0 f_1 ... f_{T-1} [eos]``, each frame its ``n = h * w`` ids in row-major
   order, with no separator between frames (VidIT).
-- An in-context prompt: ``[bos] demo_1 ... demo_k query``; the model continues the query.
+- An in-context prompt: ``[bos] demo_1 ... demo_k query``; the model continues the query. Training
+  with ``--pack same-task`` uses the same layout: ``[bos] demo query [eos]``.
 - Actions (optional, as iVideoGPT): the action taken on frame ``t`` is embedded at the position whose
   output predicts frame ``t + 1``'s first token, i.e. the last token of frame ``t``
   (``action_span="token"``), or at every position whose output predicts a token of frame ``t + 1``
@@ -84,6 +85,19 @@ class Layout:
             feats[:, pos:pos + span, :a] = actions[:, i, None]
             feats[:, pos:pos + span, a] = 1.0
         return feats
+
+    def clip_action_features(self, actions: list[torch.Tensor], frames: list[int], length: int) -> torch.Tensor:
+        """Action features ``[B, length, A + 1]`` of a :meth:`sequence` of clips: ``actions[i] [B, frames[i] - 1, A]``
+        are the actions inside clip ``i``; none joins two clips (the cut from a demo to the query)."""
+        first, out = 0, None
+        for act, n in zip(actions, frames):
+            if act.shape[1] != n - 1:
+                raise ValueError(f"a clip of {n} frames has {n - 1} actions, got {act.shape[1]}")
+            if n > 1:
+                feats = self.action_features(act, length, first_frame=first)
+                out = feats if out is None else out + feats
+            first += n
+        return out if out is not None else actions[0].new_zeros(actions[0].shape[0], length, actions[0].shape[2] + 1)
 
     def frames_of(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """Generated ids ``[B, T * n]`` (whole frames, no specials) back to ``[B, T, h, w]``."""

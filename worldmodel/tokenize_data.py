@@ -5,6 +5,8 @@ A shard is one ``.npz`` (written atomically) per dataset:
 - ``ids`` uint16 ``[sum(T_i + 1), h, w]`` and ``actions`` float32 ``[sum(T_i), A]`` (A = 0 without actions),
   the episodes concatenated in order;
 - ``episodes`` int64 ``[E]`` (the source episode indices), ``frame_offsets`` / ``action_offsets`` int64 ``[E + 1]``;
+- ``tasks`` str ``[E]`` (each episode's task, "" where none is recorded) and ``success_at`` int64 ``[E]``
+  (the first frame that shows the task done, -1 if never), so training can pack clips by task;
 - ``meta``: a JSON string with the tokenizer (fingerprint, config, frame size, grid, codebook size) and the
   source dataset (path, env id, fps, action space).
 
@@ -36,6 +38,8 @@ class Shard:
     actions: list[np.ndarray]
     episodes: np.ndarray
     meta: dict[str, Any]
+    tasks: np.ndarray
+    success_at: np.ndarray
 
 
 def tokenize_dataset(tokenizer: VQTokenizer, dataset_dir: str | os.PathLike, out_file: str | os.PathLike,
@@ -44,10 +48,13 @@ def tokenize_dataset(tokenizer: VQTokenizer, dataset_dir: str | os.PathLike, out
     if tokenizer.codebook_size > np.iinfo(np.uint16).max + 1:
         raise ValueError(f"codebook of {tokenizer.codebook_size} entries does not fit uint16 ids")
     data = EpisodeDataset(dataset_dir, cache_episodes=0)
-    ids, actions = [], []
+    ids, actions, tasks, success_at = [], [], [], []
     for e in tqdm(data.episodes, desc=f"tokenize {data.root.name}", unit="ep"):
         ids.append(tokenizer.encode(data.frames(e)[None], batch_size=batch_size)[0].cpu().numpy().astype(np.uint16))
         actions.append(data.actions(e))
+        task, first = episode_task(data, e)
+        tasks.append(task)
+        success_at.append(first)
     meta = {"version": SHARD_VERSION,
             "tokenizer": {"fingerprint": tokenizer.fingerprint(), "config": dict(tokenizer.model.config),
                           "frame_size": tokenizer.frame_size, "grid": list(tokenizer.grid),
@@ -60,8 +67,21 @@ def tokenize_dataset(tokenizer: VQTokenizer, dataset_dir: str | os.PathLike, out
                  episodes=np.asarray(data.episodes, np.int64),
                  frame_offsets=np.cumsum([0] + [len(i) for i in ids]).astype(np.int64),
                  action_offsets=np.cumsum([0] + [len(a) for a in actions]).astype(np.int64),
+                 tasks=np.asarray(tasks, dtype=str), success_at=np.asarray(success_at, np.int64),
                  meta=np.array(json.dumps(meta, default=str)))
     return out_file
+
+
+def episode_task(data: EpisodeDataset, episode: int) -> tuple[str, int]:
+    """An episode's task ("" if none) and the first frame showing it done (-1 if never): row ``t``'s
+    success follows action ``t``, so it shows in frame ``t + 1``."""
+    steps = data.steps(episode)
+    names = steps.column_names
+    task = steps.column("task")[0].as_py() if "task" in names else (data.info.get("collect") or {}).get("task") or ""
+    if not task or "success" not in names:
+        return task or "", -1
+    done = np.flatnonzero(steps.column("success").to_numpy(zero_copy_only=False))
+    return task, int(done[0]) + 1 if len(done) else -1
 
 
 def load_shard(path: str | os.PathLike) -> Shard:
@@ -77,7 +97,10 @@ def load_shard(path: str | os.PathLike) -> Shard:
         fo, ao = z["frame_offsets"], z["action_offsets"]
         ids = [z["ids"][a:b] for a, b in zip(fo[:-1], fo[1:])]
         actions = [z["actions"][a:b] for a, b in zip(ao[:-1], ao[1:])]
-        return Shard(ids=ids, actions=actions, episodes=z["episodes"], meta=meta)
+        n = len(z["episodes"])
+        tasks = z["tasks"] if "tasks" in z.files else np.full(n, "")  # shards written before tasks were kept
+        success_at = z["success_at"] if "success_at" in z.files else np.full(n, -1)
+        return Shard(ids=ids, actions=actions, episodes=z["episodes"], meta=meta, tasks=tasks, success_at=success_at)
 
 
 @dataclass

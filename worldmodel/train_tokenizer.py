@@ -36,7 +36,7 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 COLUMNS = ("step", "epoch", "train_loss", "heldout_psnr", "codebook_usage", "codes_restarted", "elapsed_s")
 # Settings a resumed run must share with the checkpoint (the rest only say how long to run or how to log).
-_IDENTITY = ("data", "preset", "frame_size", "batch_size", "lr", "weight_decay", "commit_weight", "heldout",
+_IDENTITY = ("data", "preset", "init", "frame_size", "batch_size", "lr", "weight_decay", "commit_weight", "heldout",
              "frame_stride", "restart_every", "seed")
 
 
@@ -46,6 +46,8 @@ class TrainTokenizerConfig:
     data: tuple[Path, ...] = field(default=(), metadata={"help": "episode dataset folders"})
     out: Path = field(default=Path("runs/tokenizer"), metadata={"help": "output folder (checkpoint, log, tokenizer)"})
     preset: str = field(default="f8", metadata={"help": "tokenizer size", "choices": list(PRESETS)})
+    init: Optional[Path] = field(default=None, metadata={
+        "help": "fine-tune this tokenizer folder (its codes kept; only codes the data leaves unused restart)"})
     frame_size: int = field(default=64, metadata={"help": "frames are resized + center-cropped to this size"})
     epochs: int = field(default=20, metadata={"help": "passes over the training frames"})
     max_steps: Optional[int] = field(default=None, metadata={"help": "stop after this many steps in all"})
@@ -82,7 +84,8 @@ class TrainTokenizerConfig:
 
     def identity(self) -> dict[str, Any]:
         d = asdict(self)
-        return {k: [str(p) for p in d[k]] if k == "data" else d[k] for k in _IDENTITY}
+        return {k: [str(p) for p in d[k]] if k == "data" else (None if d[k] is None else str(d[k])) if k == "init"
+                else d[k] for k in _IDENTITY}
 
 
 def load_frames(cfg: TrainTokenizerConfig, episodes: list[list[int]] | None = None
@@ -216,6 +219,15 @@ def _checkpoint(cfg: TrainTokenizerConfig) -> dict[str, Any] | None:
     return state
 
 
+def _init_from(tok: VQTokenizer, init: Path) -> None:
+    """Copy the weights of a trained tokenizer of the same preset and frame size into ``tok``."""
+    src = VQTokenizer.from_pretrained(init)
+    shapes = {k: v.shape for k, v in src.model.state_dict().items()}
+    if src.frame_size != tok.frame_size or shapes != {k: v.shape for k, v in tok.model.state_dict().items()}:
+        raise UsageError(f"--init {init}: not a tokenizer of this preset and frame size")
+    tok.model.load_state_dict(src.model.state_dict())
+
+
 def train(cfg: TrainTokenizerConfig) -> dict[str, Any]:
     """Train (or resume) a tokenizer into ``cfg.out``; returns the final metrics."""
     if cfg.threads:
@@ -227,6 +239,8 @@ def train(cfg: TrainTokenizerConfig) -> dict[str, Any]:
 
     torch.manual_seed(cfg.seed)
     tok = VQTokenizer.from_preset(cfg.preset, cfg.frame_size)
+    if cfg.init is not None:
+        _init_from(tok, cfg.init)
     model = tok.model.train()
     codebook = model.quantize.embedding.weight
     decay = [p for p in model.parameters() if p.ndim > 1 and p is not codebook]
@@ -259,7 +273,7 @@ def train(cfg: TrainTokenizerConfig) -> dict[str, Any]:
         loss, ids, latents = _train_step(tok, optimizer, tok.pixels(train_frames[index.numpy()]), cfg.commit_weight)
         step += 1
         restarter.observe(ids, latents)
-        if step == 1 or step % cfg.restart_every == 0:
+        if (step == 1 and cfg.init is None) or step % cfg.restart_every == 0:
             tally["restarted"] += restarter.restart(codebook, optimizer)
         took = time.perf_counter() - start
         run_time, elapsed = run_time + took, elapsed + took

@@ -3,7 +3,8 @@
     train_worldmodel --data data/push_red.npz --tokenizer models/tok --out models/push_red --preset small
     torchrun --nproc_per_node 2 -m worldmodel.train_worldmodel ...     # DDP, unchanged
 
-Reads top to bottom: data (16-frame clips with a stride, sampled per step from a seed), model,
+Reads top to bottom: data (16-frame clips with a stride, or with ``--pack same-task`` demo + query
+sequences of one task, sampled per step from a seed), model,
 optimiser (AdamW, warmup then inverse-square-root decay, grad clipping, bf16 autocast on GPU), the
 loop, held-out evaluation (loss, token accuracy, teacher-forced next-frame PSNR) to CSV and
 TensorBoard, and atomic checkpoints. A batch depends only on (seed, step, rank), so a resumed run
@@ -19,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -52,7 +53,14 @@ class TrainConfig:
                 "its preset, vocabulary and action dim must match"})
     max_seq_len: Optional[int] = field(default=None, metadata={
         "help": "context window in tokens (default: the preset's, and at least one clip)"})
-    clip_frames: int = field(default=16, metadata={"help": "frames per training clip"})
+    clip_frames: int = field(default=16, metadata={"help": "frames per training clip (packed: demo + query frames)"})
+    pack: Literal["none", "same-task"] = field(default="none", metadata={
+        "help": "none: VidIT's single clips; same-task: [bos] demo query [eos], the demo a window of one episode "
+                "reaching its success, the query the start of another episode of the same task (the prompt "
+                "the sampler builds), so the model must read the task from the demo"})
+    demo_frames: int = field(default=8, metadata={"help": "packed: frames of the demo clip (the query gets the rest)"})
+    single_ratio: float = field(default=0.0, metadata={
+        "help": "packed: fraction of sequences that are VidIT single clips instead"})
     stride: int = field(default=1, metadata={"help": "frame stride inside a clip"})
     actions: bool = field(default=True, metadata={"help": "condition on actions when the data has them"})
     action_dropout: float = field(default=0.5, metadata={"help": "probability a clip is trained without its actions"})
@@ -91,19 +99,31 @@ class TrainConfig:
             raise UsageError(f"--max-minutes must be > 0, got {self.max_minutes}")
         if not 0 <= self.action_dropout <= 1 or not 0 <= self.token_noise < 1 or not 0 < self.holdout < 1:
             raise UsageError("--action-dropout must lie in [0, 1], --token-noise in [0, 1) and --holdout in (0, 1)")
+        if self.pack != "none" and not 1 <= self.demo_frames < self.clip_frames:
+            raise UsageError(f"--demo-frames must lie in [1, {self.clip_frames - 1}] (--clip-frames {self.clip_frames} "
+                             f"holds demo + query), got {self.demo_frames}")
+        if not 0 <= self.single_ratio <= 1:
+            raise UsageError(f"--single-ratio must lie in [0, 1], got {self.single_ratio}")
 
 
 # -- data -------------------------------------------------------------------------------------
+class Episode(NamedTuple):
+    ids: np.ndarray         # [T + 1, h, w]
+    actions: np.ndarray     # [T, A]
+    task: str               # "" where none is recorded
+    success_at: int         # first frame showing the task done, -1 if never
+
+
 class ClipSampler:
     """Clips of ``frames`` token frames (and their actions) drawn from shard episodes."""
 
-    def __init__(self, episodes: list[tuple[np.ndarray, np.ndarray]], frames: int, stride: int):
+    def __init__(self, episodes: list[Episode], frames: int, stride: int):
         span = (frames - 1) * stride + 1
         self.episodes = [e for e in episodes if len(e[0]) >= span]
         if not self.episodes:
             raise UsageError(f"no episode has the {span} frames a clip of {frames} frames at stride {stride} needs")
         self.frames, self.stride, self.span = frames, stride, span
-        self.starts = np.array([len(ids) - span + 1 for ids, _ in self.episodes])
+        self.starts = np.array([len(e.ids) - span + 1 for e in self.episodes])
 
     def sample(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` clips: ids ``[n, frames, h, w]`` and the raw actions taken on their frames ``[n, frames - 1, A]``."""
@@ -114,17 +134,67 @@ class ClipSampler:
     def fixed(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.sample(n, torch.Generator().manual_seed(seed))
 
-    def _gather(self, ep: np.ndarray, start: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _gather(self, ep: np.ndarray, start: np.ndarray, frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         ids, acts = [], []
         for e, s in zip(ep, start):
-            e_ids, e_act = self.episodes[e]
-            idx = s + self.stride * np.arange(self.frames)
-            ids.append(e_ids[idx].astype(np.int64))
-            acts.append(e_act[idx[:-1]])  # the action taken on each clip frame (with stride > 1: the first of the gap)
+            episode = self.episodes[e]
+            idx = s + self.stride * np.arange(frames or self.frames)
+            ids.append(episode.ids[idx].astype(np.int64))
+            acts.append(episode.actions[idx[:-1]])  # the action taken on each clip frame (stride > 1: the first of the gap)
         return torch.from_numpy(np.stack(ids)), torch.from_numpy(np.stack(acts))
 
 
-def load_episodes(paths: tuple[Path, ...]) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict]:
+class PackedSampler(ClipSampler):
+    """Demo + query pairs of one task from two different episodes, as the sampler prompts at inference:
+    the demo is ``demo_frames`` frames of an episode ending at or after its success (it shows the task
+    done), the query ``frames - demo_frames`` frames of another episode of that task from a random start.
+    ``sample`` returns (demo ids, demo actions, query ids, query actions)."""
+
+    def __init__(self, episodes: list[Episode], frames: int, stride: int, demo_frames: int):
+        super().__init__(episodes, frames, stride)
+        self.demo_frames, self.query_frames = demo_frames, frames - demo_frames
+        by_task: dict[str, list[int]] = {}
+        for i, e in enumerate(self.episodes):
+            if e.task:
+                by_task.setdefault(e.task, []).append(i)
+        self.tasks = sorted(t for t, members in by_task.items()
+                            if len(members) >= 2 and any(self._demo_ok(i) for i in members))
+        if not self.tasks:
+            raise UsageError("--pack same-task needs shards whose episodes record a task (collect with --task, "
+                             "then tokenize_data), two or more episodes per task and a success to show")
+        self.members = {t: np.array(by_task[t]) for t in self.tasks}
+        self.demos = {t: np.array([i for i in by_task[t] if self._demo_ok(i)]) for t in self.tasks}
+
+    def _demo_ok(self, i: int) -> bool:
+        e, span = self.episodes[i], (self.demo_frames - 1) * self.stride + 1
+        return 0 <= e.success_at and len(e.ids) >= span
+
+    def sample(self, n: int, g: torch.Generator, other_task: bool = False):
+        """``other_task``: each demo from a task other than its query's (the contrastive control)."""
+        if other_task and len(self.tasks) < 2:
+            raise ValueError("a contrastive demo needs two or more tasks")
+        task = torch.randint(len(self.tasks), (n,), generator=g).numpy()
+        u = torch.rand(n, 5, generator=g).numpy()
+        shift = 1 + (u[:, 4] * (len(self.tasks) - 1)).astype(int) if other_task else 0
+        span_d, span_q = (self.demo_frames - 1) * self.stride, (self.query_frames - 1) * self.stride
+        demo_ep, demo_start, query_ep, query_start = [], [], [], []
+        for k, dk, (a, b, c, d, _) in zip(task, (task + shift) % len(self.tasks), u):
+            demos, members = self.demos[self.tasks[dk]], self.members[self.tasks[k]]
+            demo = demos[int(a * len(demos))]
+            members = members[members != demo]  # the query comes from another episode
+            query = members[int(b * len(members))]
+            e = self.episodes[demo]
+            first_end = max(e.success_at, span_d)  # the window's last frame shows the task done
+            demo_start.append(first_end + int(c * (len(e.ids) - first_end)) - span_d)
+            demo_ep.append(demo)
+            query_ep.append(query)
+            query_start.append(int(d * (len(self.episodes[query].ids) - span_q)))
+        d_ids, d_act = self._gather(np.array(demo_ep), np.array(demo_start), self.demo_frames)
+        q_ids, q_act = self._gather(np.array(query_ep), np.array(query_start), self.query_frames)
+        return d_ids, d_act, q_ids, q_act
+
+
+def load_episodes(paths: tuple[Path, ...]) -> tuple[list[Episode], dict]:
     """Episodes (ids, raw actions) of every shard, and the shards' common metadata."""
     episodes, meta = [], None
     for p in paths:
@@ -137,7 +207,7 @@ def load_episodes(paths: tuple[Path, ...]) -> tuple[list[tuple[np.ndarray, np.nd
             raise UsageError(f"{p}: made with another tokenizer or action space than {paths[0]}; "
                              "train on shards of one kind")
         meta = meta or m
-        episodes += list(zip(shard.ids, shard.actions))
+        episodes += [Episode(*e) for e in zip(shard.ids, shard.actions, shard.tasks.tolist(), shard.success_at.tolist())]
     return episodes, meta
 
 
@@ -179,6 +249,10 @@ def train(cfg: TrainConfig) -> dict:
     order = np.random.default_rng(cfg.seed).permutation(len(episodes))
     held = ClipSampler([episodes[i] for i in order[:n_hold]], cfg.clip_frames, cfg.stride)
     train_clips = ClipSampler([episodes[i] for i in order[n_hold:]], cfg.clip_frames, cfg.stride)
+    held_packs = train_packs = None
+    if cfg.pack == "same-task":
+        held_packs = PackedSampler(held.episodes, cfg.clip_frames, cfg.stride, cfg.demo_frames)
+        train_packs = PackedSampler(train_clips.episodes, cfg.clip_frames, cfg.stride, cfg.demo_frames)
     seq_len = layout.length(cfg.clip_frames, eos=True)
 
     window = cfg.max_seq_len or DecoderConfig.from_name(cfg.preset, vocab_size=layout.vocab_size).max_seq_len
@@ -207,8 +281,7 @@ def train(cfg: TrainConfig) -> dict:
     t0 = time.perf_counter()
     while step < cfg.max_steps:
         g = batch_generator(cfg, step, rank)
-        ids, raw = train_clips.sample(cfg.batch_size, g)
-        tokens, feats = _batch(layout, encoder, ids, raw, cfg.action_dropout, g)
+        tokens, feats = _training_batch(cfg, layout, encoder, train_clips, train_packs, g)
         inputs = _corrupt(tokens[:, :-1], layout, cfg.token_noise, g)
         tokens, inputs, feats = tokens.to(device), inputs.to(device), None if feats is None else feats.to(device)
         for group in opt.param_groups:
@@ -225,7 +298,8 @@ def train(cfg: TrainConfig) -> dict:
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if main_proc and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             metrics = {"step": step, "train_loss": loss.item(), "lr": lr_at(step - 1, cfg),
-                       "seconds": round(time.perf_counter() - t0, 1), **evaluate(model, layout, encoder, held, cfg, device, tokenizer)}
+                       "seconds": round(time.perf_counter() - t0, 1), **evaluate(model, layout, encoder, held, cfg, device, tokenizer),
+                       **({} if held_packs is None else evaluate_packed(model, layout, encoder, held_packs, cfg, device))}
             watched = metrics["heldout_loss_actions" if encoder.dim else "heldout_loss"]
             saved = cfg.select == "last" or watched < state["best"]
             if saved:
@@ -265,13 +339,32 @@ def _init_from(model: Decoder, init: Path) -> None:
     model.load_state_dict(src.state_dict())
 
 
-def _batch(layout: Layout, encoder: ActionEncoder, ids: torch.Tensor, raw: torch.Tensor, dropout: float,
+def _training_batch(cfg: TrainConfig, layout: Layout, encoder: ActionEncoder, clips: ClipSampler,
+                    packs: PackedSampler | None, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One batch of sequences: single clips, or packed demo + query (a ``single_ratio`` share of rows single)."""
+    ids, raw = clips.sample(cfg.batch_size, g)
+    if packs is None:
+        return _batch(layout, encoder, [(ids, raw)], cfg.action_dropout, g)
+    d_ids, d_act, q_ids, q_act = packs.sample(cfg.batch_size, g)
+    tokens, feats = _batch(layout, encoder, [(d_ids, d_act), (q_ids, q_act)], cfg.action_dropout, g)
+    single = torch.rand(cfg.batch_size, generator=g) < cfg.single_ratio
+    if single.any():
+        s_tokens, s_feats = _batch(layout, encoder, [(ids, raw)], cfg.action_dropout, g)
+        tokens = torch.where(single[:, None], s_tokens, tokens)
+        feats = None if feats is None else torch.where(single[:, None, None], s_feats, feats)
+    return tokens, feats
+
+
+def _batch(layout: Layout, encoder: ActionEncoder, clips: list[tuple[torch.Tensor, torch.Tensor]], dropout: float,
            g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-    tokens = layout.sequence(ids, eos=True)
+    """Token sequences ``[bos] clip_1 .. clip_k [eos]`` of clips (ids, raw actions), with their action
+    features (a row's actions dropped together with probability ``dropout``)."""
+    tokens = layout.sequence(*[ids for ids, _ in clips], eos=True)
     if encoder.dim == 0:
         return tokens, None
-    feats = layout.action_features(encoder.encode(raw), tokens.shape[1] - 1)
-    keep = (torch.rand(len(ids), generator=g) >= dropout).float()
+    feats = layout.clip_action_features([encoder.encode(raw) for _, raw in clips], [ids.shape[1] for ids, _ in clips],
+                                        tokens.shape[1] - 1)
+    keep = (torch.rand(len(tokens), generator=g) >= dropout).float()
     return tokens, feats * keep[:, None, None]
 
 
@@ -304,6 +397,29 @@ def evaluate(model: Decoder, layout: Layout, encoder: ActionEncoder, held: ClipS
         out[f"next_frame_psnr{suffix}"] = _teacher_forced_psnr(pred, target, layout, tokenizer)
     model.train()
     return {k: round(v, 4) for k, v in out.items()}
+
+
+@torch.no_grad()
+def evaluate_packed(model: Decoder, layout: Layout, encoder: ActionEncoder, held: PackedSampler, cfg: TrainConfig,
+                    device: torch.device) -> dict:
+    """How much the demo informs the query: held-out loss on the query's tokens (no actions) after a demo of
+    the same task, and after one of another task. The gap is what the model reads from the demo."""
+    model.eval()
+    out = {}
+    for name, other in (("same", False), ("other", True)):
+        if other and len(held.tasks) < 2:
+            continue
+        d_ids, _, q_ids, _ = held.sample(cfg.eval_clips, torch.Generator().manual_seed(cfg.seed), other_task=other)
+        tokens = layout.sequence(d_ids, q_ids, eos=True).to(device)
+        start = layout.length(held.demo_frames) + layout.tokens_per_frame - 1  # the query's second frame on
+        losses = []
+        for i in range(0, len(tokens), 16):
+            logits = model(tokens[i:i + 16, :-1]).float()[:, start:]
+            target = tokens[i:i + 16, 1:][:, start:]
+            losses.append(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum"))
+        out[f"query_loss_{name}_demo"] = round((sum(losses) / (len(tokens) * (tokens.shape[1] - 1 - start))).item(), 4)
+    model.train()
+    return out
 
 
 def _teacher_forced_psnr(pred: torch.Tensor, target: torch.Tensor, layout: Layout, tok: VQTokenizer) -> float:

@@ -36,7 +36,7 @@ class RandomPolicy:
 
 
 def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = None) -> Policy:
-    """``"random"``, the scripted ``"expert"`` of ``env``'s task, (push_red) its ``"near_miss"`` variant, or
+    """``"random"``, the scripted ``"expert"`` of ``env``'s task, (RoboDesk) its ``"near_miss"`` variant, or
     (Crafter) ``"walk_<direction>"``, with optional action noise."""
     if name == "random":
         return RandomPolicy(env, seed)
@@ -49,12 +49,17 @@ def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = 
             raise UsageError(f"policy {name} is for Crafter, not {env.spec.id if env.spec else kind}")
         from envs.experts.crafter import WalkPolicy
         return WalkPolicy(base, name.removeprefix("walk_"), noise=noise, seed=seed)
-    if name == "near_miss" and kind != "PushRedEnv":
-        raise UsageError(f"policy near_miss is for push_red, not {env.spec.id if env.spec else kind}")
-    if kind == "PushRedEnv":
-        from envs.experts.push_red import PushRedExpert
-        return PushRedExpert(base, noise=noise, seed=seed, near_miss=name == "near_miss")
+    desk = kind in ("PushRedEnv", "RoboDeskEnv")
+    if name == "near_miss" and not desk:
+        raise UsageError(f"policy near_miss is for RoboDesk, not {env.spec.id if env.spec else kind}")
+    if desk:
+        if base.task is None:
+            raise UsageError("the RoboDesk expert presses the env's task: give the env a task (e.g. --task push_green)")
+        from envs.experts.robodesk import ButtonExpert
+        return ButtonExpert(base, noise=noise, seed=seed, near_miss=name == "near_miss")
     if kind == "CrafterEnv":
+        if base.task is None:
+            raise UsageError("the Crafter expert does the env's task: give the env a task (e.g. --task drink_water)")
         from envs.experts.crafter import CrafterExpert
         return CrafterExpert(base, noise=noise, seed=seed)
     raise UsageError(f"no scripted expert for {env.spec.id if env.spec else kind}; use --policy random")

@@ -1,10 +1,13 @@
-"""Scripted Crafter expert: breadth-first search on the true map to the nearest tree or cow, then "do".
+"""Scripted Crafter expert for every task of :data:`envs.crafter.TASKS`: breadth-first search on the true map.
 
 Walkable cells are grass, sand and path without an object on them (lava and water are avoided).
-The expert walks to a cell next to the nearest target, turns to face it (moving into a blocked cell
-only turns the player) and hits it; it replans every step, so moving cows are followed. With no
-target reachable it walks to the farthest reachable cell, and when boxed in it moves at random.
-:class:`WalkPolicy` walks one way (more behaviour classes for in-context evaluation).
+For ``chop_wood``, ``eat_cow``, ``collect_sapling`` and ``drink_water`` the expert walks to a cell next to
+the nearest tree, cow, free grass cell or water, turns to face it (moving into a blocked cell only turns
+the player) and hits it with "do" (grass drops a sapling with probability 0.1, so it keeps hitting); it
+replans every step, so moving cows are followed. With no target reachable it walks to the farthest
+reachable cell, and when boxed in it moves at random. For ``walk_<direction>`` it walks to the nearest
+cell one further that way than it has been so far, going around obstacles, and waits when there is none.
+:class:`WalkPolicy` walks one way blindly.
 """
 from __future__ import annotations
 
@@ -13,16 +16,18 @@ from collections import deque
 import numpy as np
 from crafter import objects
 
-from envs.crafter import CrafterEnv
+from envs.crafter import TASKS, WALKS, CrafterEnv
 
 MOVES = {(-1, 0): "move_left", (1, 0): "move_right", (0, -1): "move_up", (0, 1): "move_down"}
 WALKABLE = ("grass", "sand", "path")
 
 
 class CrafterExpert:
-    """Chops trees (``chop_wood``) or hunts cows (``eat_cow``); ``noise`` is the chance of a random action."""
+    """Does ``env``'s task (see the module docstring); ``noise`` is the chance of a random action."""
 
     def __init__(self, env: CrafterEnv, noise: float = 0.0, seed: int | None = None):
+        if env.task is None:
+            raise ValueError(f"the Crafter expert does the env's task: give the env one of {', '.join(TASKS)}")
         self.env, self.noise = env, noise
         self._action_ids = {name: i for i, name in enumerate(env.action_names)}
         self.reset(seed)
@@ -30,6 +35,7 @@ class CrafterExpert:
     def reset(self, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
         self._explore_goal: tuple[int, int] | None = None
+        self._walked = 0  # the farthest the player has been along a walk task's direction
 
     def act(self, obs) -> int:
         if self.noise > 0 and self.rng.random() < self.noise:
@@ -40,6 +46,8 @@ class CrafterExpert:
     def _plan(self) -> str:
         player = self.env.player
         pos = (int(player.pos[0]), int(player.pos[1]))
+        if self.env.task in WALKS:
+            return self._walk(pos)
         targets = self._targets()
         adjacent = [d for d in MOVES if _inside(_add(pos, d), targets.shape) and targets[_add(pos, d)]]
         if adjacent:
@@ -51,11 +59,22 @@ class CrafterExpert:
             return MOVES[list(MOVES)[self.rng.integers(4)]]
         return MOVES[_first_step(parents, pos, goal)]
 
+    def _walk(self, pos: tuple[int, int]) -> str:
+        self._walked = max(self._walked, self.env.walked(self.env.task))
+        (dx, dy), (sx, sy) = WALKS[self.env.task], self.env.start_pos
+        xs, ys = np.indices(self.env.world.area)
+        parents, goal = self._search(pos, (xs - sx) * dx + (ys - sy) * dy > self._walked)
+        return "noop" if goal is None else MOVES[_first_step(parents, pos, goal)]
+
     def _targets(self) -> np.ndarray:
-        """A bool map of the cells to hit: trees, or cows."""
-        world = self.env.world
-        if self.env.task == "chop_wood":
+        """A bool map of the cells to hit: trees, cows, free grass cells or water."""
+        world, task = self.env.world, self.env.task
+        if task == "chop_wood":
             return world._mat_map == world._mat_ids["tree"]
+        if task == "collect_sapling":
+            return (world._mat_map == world._mat_ids["grass"]) & (world._obj_map == 0)
+        if task == "drink_water":
+            return world._mat_map == world._mat_ids["water"]
         mask = np.zeros(world.area, bool)
         for obj in world.objects:
             if isinstance(obj, objects.Cow):
@@ -92,8 +111,8 @@ class CrafterExpert:
 
 
 class WalkPolicy:
-    """Walks one way (``left``, ``right``, ``up``, ``down``); ``noise`` is the chance of a random action.
-    A class of behaviour for in-context demos beyond the two tasks."""
+    """Walks one way (``left``, ``right``, ``up``, ``down``) blindly, into obstacles too; ``noise`` is the
+    chance of a random action."""
 
     def __init__(self, env: CrafterEnv, direction: str, noise: float = 0.0, seed: int | None = None):
         self.action = env.action_names.index(f"move_{direction}")

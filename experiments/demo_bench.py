@@ -1,0 +1,328 @@
+"""``demo_bench``: the which-task benchmark. Does the demo decide what the agent does?
+
+    demo_bench --env crafter --out results/demo_bench_crafter --workers 2     # 8 tasks x 50 seeds x 5 settings
+    demo_bench --env robodesk --out results/demo_bench_robodesk --samples 32 --horizon 4 --workers 2
+    demo_bench --env robodesk --settings imitate expert --tasks push_red push_green --instances 10
+    demo_bench --env crafter --quick --out results/demo_bench_quick            # 2 tasks, 2 seeds, 20 steps: minutes
+
+One env (``vidit/RoboDesk-v0`` or ``vidit/Crafter-v0``) holds several tasks; agents never read which one
+the env scores, so only the demo can tell them. For every demo task T (a row; ``--tasks``, default all
+the env's tasks) each setting runs episodes with the env's ``task=T``:
+
+* ``imitate``: the imitation agent (world model + IDM) with T's shipped demo (``T.mp4``);
+* ``mpc-demo``: the MPC agent with T's demo (RoboDesk only: it plans continuous actions);
+* ``no-demo``: the imitation agent without a demo; ``random-demo``: with a random policy's shipped clip
+  (``push_red_random.mp4``, ``crafter_random.mp4``); ``random``: the random policy. These do not
+  depend on T: their row is still the env task T, so they line up with the expert's;
+* ``expert``: the scripted expert of T (it reads the task: an upper bound).
+
+Episodes: RoboDesk on the benchmark instances 0..N-1 (``--instances``, default 30), Crafter on starts
+0..N-1 (``--seeds``, default 50), with the env's whole step budget (``--steps``: RoboDesk 15, Crafter
+100) and ``stop_on_success=False``, so an episode shows every task done in it (a wrong button pressed
+after the right one counts too). Each episode is one ``run_agent`` run with ``--seed s`` (s: the
+instance or start), under ``--out/runs/<setting>/<T>/{instance<s>,seed<s>}/`` with its mp4 and
+``metrics.json``: every row and setting meets the same starts (on Crafter the seed is also the world),
+so rows differ only by their demo, and an agent that ignores the demo does the same in every row
+(``run_agent --env crafter --task walk_left --seed 7 --max-steps 100 --no-stop-on-success --demo
+walk_left.mp4`` replays walk_left's start 7). A rerun skips finished episodes (a killed benchmark continues); ``--out`` remembers its
+configuration (``bench_config.json``) and refuses another, except for which episodes run
+(``--settings``, ``--tasks``, ``--seeds``, ``--instances``: a benchmark grows or reports a subset).
+
+Counting: an episode "did" the tasks whose ``task_success`` is True at its end. The confusion matrix of
+a setting has a row per demo task and a column per env task plus ``none`` (no task done); a cell is the
+share of the row's episodes that did the column's task. An episode that did several tasks counts in
+each of their columns, so a row may sum to more than 1. Per row, ``own`` (the diagonal) and ``other``
+(some other task done); per setting, ``diagonal`` (the mean of the rows' own rates) with a 95% Wilson
+interval over all the setting's episodes pooled, ``wrong_task`` (share of episodes doing some task
+other than their row's) and ``none``. Writes ``demo_bench.{md,csv,json}`` (the summary; the md and json
+also hold every matrix), ``confusion_<setting>.{md,csv,json}`` and ``demo_bench.png`` (a heatmap per
+setting).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from agents.mpc import MPCConfig
+from agents.run_agent import DEFAULTS, RunAgentConfig, finished_run
+from agents.run_agent import main as run_agent
+from envs.cli import UsageError, defaults_json, run
+from envs.demos import resolve_demo
+from envs.files import atomic_write_bytes
+from experiments.imitation_bench import wilson
+from experiments.tables import claim_out, figure, write_table
+
+SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "random", "expert")
+ENVS = {"robodesk": "vidit/RoboDesk-v0", "crafter": "vidit/Crafter-v0"}
+BUDGET = {"robodesk": 15, "crafter": 100}  # the registered step budgets
+QUICK_STEPS = {"robodesk": 3, "crafter": 20}
+RANDOM_DEMO = {"robodesk": "push_red_random.mp4", "crafter": "crafter_random.mp4"}
+CONTINUOUS = ("robodesk",)  # envs whose actions MPC can plan
+MODEL_SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo")
+NONE = "none"
+# Flags that change how fast a run goes, not what it measures: a resumed benchmark may change them.
+VOLATILE = {"out", "workers", "threads", "device"}
+# Which episodes to run: each episode's folder checks its own config, so a benchmark grows or reports a subset.
+EPISODES = frozenset({"settings", "tasks", "seeds", "instances"})
+EPISODE_SEED = "start"
+
+
+def env_tasks(env: str) -> tuple[str, ...]:
+    """The tasks ``env`` scores, in their fixed order."""
+    if env == "robodesk":
+        from envs.robodesk import TASKS
+    else:
+        from envs.crafter import TASKS
+    return tuple(TASKS)
+
+
+@dataclass
+class _BenchSettings:
+    env: Literal["robodesk", "crafter"] = field(default="robodesk", metadata={
+        "help": "robodesk (vidit/RoboDesk-v0: push_red, push_green, push_blue) or crafter (vidit/Crafter-v0)"})
+    out: Path = field(default=Path("results/demo_bench"), metadata={"help": "output folder (one env per folder)"})
+    settings: Optional[tuple[str, ...]] = field(default=None, metadata={
+        "help": f"which agents to run: {', '.join(SETTINGS)} (none: all the env allows; mpc-demo is RoboDesk only)"})
+    tasks: Optional[tuple[str, ...]] = field(default=None, metadata={
+        "help": "demo tasks, one row each (none: all the env's tasks)"})
+    instances: Optional[int] = field(default=None, metadata={
+        "help": "RoboDesk: benchmark instances 0..N-1 per task (none: 30)"})
+    seeds: Optional[int] = field(default=None, metadata={"help": "Crafter: starts 0..N-1 per task (none: 50)"})
+    steps: Optional[int] = field(default=None, metadata={
+        "help": "control steps per episode, always all of them (none: the env's budget, RoboDesk 15, Crafter 100)"})
+    model: Optional[str] = field(default=None, metadata={
+        "help": "world model folder or shipped name (none: the env's)"})
+    idm: Optional[str] = field(default=None, metadata={"help": "IDM folder or shipped name (none: the env's)"})
+    temperature: float = field(default=1.0, metadata={"help": "world-model sampling temperature"})
+    top_k: Optional[int] = field(default=None, metadata={"help": "world-model top-k sampling (none: all ids)"})
+    workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
+    threads: int = field(default=1, metadata={"help": "torch CPU threads per worker"})
+    device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
+    quick: bool = field(default=False, metadata={
+        "help": "2 tasks, 2 instances/seeds, 3 steps (RoboDesk) or 20 (Crafter), MPC 8 samples of horizon 2"})
+
+
+@dataclass
+class DemoBenchConfig(MPCConfig, _BenchSettings):
+    """Which task does the agent do? A confusion matrix of demo task vs tasks done, per agent setting."""
+
+    def __post_init__(self):
+        MPCConfig.__post_init__(self)
+        known = env_tasks(self.env)
+        allowed = tuple(s for s in SETTINGS if s != "mpc-demo" or self.env in CONTINUOUS)
+        if self.settings is None:
+            self.settings = allowed
+        unknown = sorted(set(self.settings) - set(SETTINGS))
+        if unknown:
+            raise UsageError(f"unknown settings {unknown}; known: {', '.join(SETTINGS)}")
+        if set(self.settings) - set(allowed):
+            raise UsageError(f"--settings mpc-demo plans continuous actions; {ENVS[self.env]} has discrete ones "
+                             f"(settings for {self.env}: {', '.join(allowed)})")
+        self.settings = tuple(dict.fromkeys(self.settings))
+        self.tasks = tuple(dict.fromkeys(self.tasks)) if self.tasks is not None else known
+        unknown = sorted(set(self.tasks) - set(known))
+        if unknown or not self.tasks:
+            raise UsageError(f"unknown tasks {unknown} for --env {self.env}; known: {', '.join(known)}")
+        other = {"robodesk": "seeds", "crafter": "instances"}[self.env]
+        if getattr(self, other) is not None:
+            mine = {"robodesk": "--instances", "crafter": "--seeds"}[self.env]
+            raise UsageError(f"--{other} is not for --env {self.env}; it picks its episodes with {mine}")
+        if self.env == "robodesk":
+            self.instances = 30 if self.instances is None else self.instances
+            if not 1 <= self.instances <= 30:
+                raise UsageError(f"--instances must lie in [1, 30] (the benchmark instances), got {self.instances}")
+        else:
+            self.seeds = 50 if self.seeds is None else self.seeds
+            if self.seeds < 1:
+                raise UsageError(f"--seeds must be >= 1, got {self.seeds}")
+        self.steps = BUDGET[self.env] if self.steps is None else self.steps
+        if self.workers < 1 or self.threads < 1 or self.steps < 1:
+            raise UsageError("--workers, --threads and --steps must be >= 1")
+        if self.quick:
+            self.tasks = self.tasks[:2]
+            if self.env == "robodesk":
+                self.instances = min(self.instances, 2)
+            else:
+                self.seeds = min(self.seeds, 2)
+            self.steps = min(self.steps, QUICK_STEPS[self.env])
+            self.samples, self.horizon = min(self.samples, 8), min(self.horizon, 2)
+
+    @property
+    def starts(self) -> range:
+        """The instances (RoboDesk) or starts (Crafter) every task row runs."""
+        return range(self.instances if self.env == "robodesk" else self.seeds)
+
+
+def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentConfig]]:
+    """(setting, demo task, start, run_agent config) of every episode."""
+    planner = {f.name: getattr(cfg, f.name) for f in fields(MPCConfig)}
+    out = []
+    for setting in cfg.settings:
+        for task in cfg.tasks:
+            demo = {"imitate": f"{task}.mp4", "mpc-demo": f"{task}.mp4",
+                    "random-demo": RANDOM_DEMO[cfg.env]}.get(setting)
+            agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert"}.get(setting, "imitate")
+            for start in cfg.starts:
+                name = f"instance{start:02d}" if cfg.env == "robodesk" else f"seed{start}"
+                out.append((setting, task, start, RunAgentConfig(**{
+                    **planner, "env": ENVS[cfg.env], "task": task, "demo": demo, "agent": agent, "episodes": 1,
+                    "seed": start, "instance": start if cfg.env == "robodesk" else 0,
+                    "model": cfg.model, "idm": cfg.idm, "temperature": cfg.temperature, "top_k": cfg.top_k,
+                    "max_steps": cfg.steps, "stop_on_success": False, "threads": cfg.threads, "device": cfg.device,
+                    "out": cfg.out / "runs" / setting / task / name})))
+    return out
+
+
+def run_episode(run_cfg: RunAgentConfig) -> dict:
+    """One episode (in a worker process or a cluster task); returns its metrics."""
+    return finished_run(run_cfg) or (run_agent(run_cfg), json.loads((run_cfg.out / "metrics.json").read_text()))[1]
+
+
+def tasks_done(metrics: dict) -> set[str]:
+    """The tasks an episode did: those its env scored True at the end (``task_success``)."""
+    row = metrics["episodes"][0]
+    return {task for task, done in row.get("task_success", {}).items() if done}
+
+
+def _check_inputs(cfg: DemoBenchConfig) -> None:
+    """Models and demos the settings need exist: a wrong one fails here, before ``--out`` is touched."""
+    from idm.model import resolve as resolve_idm
+    from worldmodel.classifier import load_classifiers
+    from worldmodel.simulator import resolve_model
+    shipped = DEFAULTS[ENVS[cfg.env]]
+    uses = set(cfg.settings) & set(MODEL_SETTINGS)
+    try:
+        if uses:
+            model = resolve_model(cfg.model or shipped[0])
+            trained_on = json.loads((model / "config.json").read_text()).get("env_id")
+            if trained_on and trained_on != ENVS[cfg.env]:
+                raise UsageError(f"world model {cfg.model or shipped[0]} was trained on {trained_on}, "
+                                 f"not {ENVS[cfg.env]}")
+        if uses - {"mpc-demo"}:
+            resolve_idm(cfg.idm or shipped[1])
+        if "mpc-demo" in cfg.settings and (cfg.cost == "classifier" or cfg.classifier is not None):
+            if cfg.classifier is None and shipped[2] is None:
+                raise UsageError(f"no shipped success classifier for {ENVS[cfg.env]}; pass --classifier or --cost mse")
+            load_classifiers(cfg.classifier or shipped[2])
+        for demo in sorted({c.demo for *_, c in episode_configs(cfg) if c.demo is not None}):
+            resolve_demo(demo)
+    except (FileNotFoundError, ValueError) as e:  # VideoError is a ValueError: all one line
+        raise UsageError(str(e)) from None
+
+
+def main(cfg: DemoBenchConfig) -> list[dict]:
+    _check_inputs(cfg)
+    config = {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items() if k not in VOLATILE}
+    claim_out(cfg.out, {**config, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(DemoBenchConfig))
+    jobs = episode_configs(cfg)
+    todo = [job for job in jobs if finished_run(job[3]) is None]
+    print(f"demo_bench: {len(jobs)} episodes, {len(jobs) - len(todo)} already done, {len(todo)} to run "
+          f"with {cfg.workers} worker(s)")
+    with tqdm(total=len(todo), desc="demo_bench", unit="ep") as bar:
+        if cfg.workers == 1:
+            for *_, run_cfg in todo:
+                run_episode(run_cfg)
+                bar.update()
+        else:
+            with mp.get_context("spawn").Pool(cfg.workers) as pool:
+                for _ in pool.imap_unordered(run_episode, [job[3] for job in todo]):
+                    bar.update()
+                pool.close()  # let workers exit on their own: terminating them leaks their tqdm semaphore
+                pool.join()
+    results = {(s, t, i): tasks_done(finished_run(c)) for s, t, i, c in jobs}
+    rows, matrices = summarize(results, cfg.settings, cfg.tasks, env_tasks(cfg.env))
+    meta = {"config": json.loads(json.dumps(asdict(cfg), default=str)), "confusion": matrices}
+    keys = ["setting", "episodes", "diagonal", "ci_low", "ci_high", "wrong_task", "none"]
+    write_table(cfg.out, "demo_bench", rows, keys, meta)
+    columns = ["demo_task", "episodes", *env_tasks(cfg.env), NONE, "own", "other"]
+    sections = []
+    for setting, matrix in matrices.items():
+        write_table(cfg.out, f"confusion_{setting}", matrix, columns, {"setting": setting})
+        sections += ["", f"## {setting}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        sections += ["| " + " | ".join(str(r[k]) for k in columns) + " |" for r in matrix]
+    md = cfg.out / "demo_bench.md"
+    note = ("", "Confusion matrices: row = demo task, cell = share of the row's episodes that did the column's task "
+                "(an episode doing several tasks counts in each column, so a row may sum to more than 1); "
+                "own = the diagonal, other = some other task done.")
+    atomic_write_bytes(md, (md.read_text() + "\n".join(note + tuple(sections)) + "\n").encode())
+    _plot(matrices, env_tasks(cfg.env), cfg.out / "demo_bench.png")
+    print(md.read_text())
+    return rows
+
+
+def confusion(results: dict[tuple[str, str, int], set[str]], setting: str, tasks: tuple[str, ...],
+              columns: tuple[str, ...]) -> list[dict]:
+    """A row per demo task: the share of its episodes that did each task of ``columns`` (several count in
+    each), that did none, its own task (``own``) and some other task (``other``)."""
+    matrix = []
+    for task in tasks:
+        eps = [done for (s, t, _), done in results.items() if s == setting and t == task]
+        n = len(eps)
+        row = {"demo_task": task, "episodes": n}
+        row.update({c: round(sum(c in d for d in eps) / n, 3) for c in columns})
+        row[NONE] = round(sum(not d for d in eps) / n, 3)
+        row["own"] = row[task]
+        row["other"] = round(sum(bool(d - {task}) for d in eps) / n, 3)
+        matrix.append(row)
+    return matrix
+
+
+def summarize(results: dict[tuple[str, str, int], set[str]], settings: tuple[str, ...], tasks: tuple[str, ...],
+              columns: tuple[str, ...]) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Per setting a summary row (diagonal with its 95% Wilson interval over the pooled episodes, wrong-task
+    and none rates) and its confusion matrix, from ``results[(setting, demo task, start)]`` = tasks done."""
+    rows, matrices = [], {}
+    for setting in settings:
+        eps = [(t, done) for (s, t, _), done in results.items() if s == setting and t in tasks]
+        if not eps:
+            continue
+        present = tuple(t for t in tasks if any(task == t for task, _ in eps))
+        matrices[setting] = confusion(results, setting, present, columns)
+        own = [np.mean([t in done for task, done in eps if task == t]) for t in present]
+        n = len(eps)
+        low, high = wilson(sum(t in done for t, done in eps), n)
+        rows.append({"setting": setting, "episodes": n, "diagonal": round(float(np.mean(own)), 3),
+                     "ci_low": round(low, 3), "ci_high": round(high, 3),
+                     "wrong_task": round(sum(bool(done - {t}) for t, done in eps) / n, 3),
+                     "none": round(sum(not done for _, done in eps) / n, 3)})
+    return rows, matrices
+
+
+def _plot(matrices: dict[str, list[dict]], columns: tuple[str, ...], path: Path) -> None:
+    """A heatmap per setting (three to a line), the diagonal outlined."""
+    from matplotlib.patches import Rectangle
+    cols = [*columns, NONE]
+    ncols = min(3, len(matrices))
+    nrows = -(-len(matrices) // ncols)
+    size = (1.6 + 0.42 * len(cols), 1.9 + 0.38 * max(len(m) for m in matrices.values()))
+    with figure(path, nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows)) as (fig, axes):
+        for ax in axes.flat[len(matrices):]:
+            ax.set_axis_off()
+        for ax, (setting, matrix) in zip(axes.flat, matrices.items()):
+            values = np.array([[r[c] for c in cols] for r in matrix])
+            ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+            for i, j in np.ndindex(values.shape):
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if values[i, j] > 0.6 else "white")
+            for i, r in enumerate(matrix):  # the demo's own task
+                j = cols.index(r["demo_task"])
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.5))
+            ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=7)
+            ax.set_yticks(range(len(matrix)), [r["demo_task"] for r in matrix], fontsize=7)
+            ax.set_xlabel("task done (red: the demo's)", fontsize=8)
+            ax.set_ylabel("demo task", fontsize=8)
+            ax.set_title(f"{setting} ({sum(r['episodes'] for r in matrix)} episodes)", fontsize=9)
+
+
+def cli() -> None:
+    run(main, DemoBenchConfig)
+
+
+if __name__ == "__main__":
+    cli()

@@ -41,21 +41,19 @@ setting).
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional
 
 import numpy as np
-from tqdm import tqdm
 
 from agents.mpc import MPCConfig
 from agents.run_agent import DEFAULTS, RunAgentConfig, finished_run
-from agents.run_agent import main as run_agent
 from envs.cli import UsageError, defaults_json, run
 from envs.demos import resolve_demo
 from envs.files import atomic_write_bytes
 from experiments.imitation_bench import wilson
+from experiments.episodes import run_all
 from experiments.tables import claim_out, figure, write_table
 
 SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "random", "expert")
@@ -163,12 +161,12 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
     """(setting, demo task, start, run_agent config) of every episode."""
     planner = {f.name: getattr(cfg, f.name) for f in fields(MPCConfig)}
     out = []
-    for setting in cfg.settings:
-        for task in cfg.tasks:
-            demo = {"imitate": f"{task}.mp4", "mpc-demo": f"{task}.mp4",
-                    "random-demo": RANDOM_DEMO[cfg.env]}.get(setting)
-            agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert"}.get(setting, "imitate")
-            for start in cfg.starts:
+    for start in cfg.starts:  # start-major: a run stopped early has every row of the starts it reached
+        for setting in cfg.settings:
+            for task in cfg.tasks:
+                demo = {"imitate": f"{task}.mp4", "mpc-demo": f"{task}.mp4",
+                        "random-demo": RANDOM_DEMO[cfg.env]}.get(setting)
+                agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert"}.get(setting, "imitate")
                 name = f"instance{start:02d}" if cfg.env == "robodesk" else f"seed{start}"
                 out.append((setting, task, start, RunAgentConfig(**{
                     **planner, "env": ENVS[cfg.env], "task": task, "demo": demo, "agent": agent, "episodes": 1,
@@ -177,11 +175,6 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
                     "max_steps": cfg.steps, "stop_on_success": False, "threads": cfg.threads, "device": cfg.device,
                     "out": cfg.out / "runs" / setting / task / name})))
     return out
-
-
-def run_episode(run_cfg: RunAgentConfig) -> dict:
-    """One episode (in a worker process or a cluster task); returns its metrics."""
-    return finished_run(run_cfg) or (run_agent(run_cfg), json.loads((run_cfg.out / "metrics.json").read_text()))[1]
 
 
 def tasks_done(metrics: dict) -> set[str]:
@@ -221,20 +214,7 @@ def main(cfg: DemoBenchConfig) -> list[dict]:
     config = {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items() if k not in VOLATILE}
     claim_out(cfg.out, {**config, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(DemoBenchConfig))
     jobs = episode_configs(cfg)
-    todo = [job for job in jobs if finished_run(job[3]) is None]
-    print(f"demo_bench: {len(jobs)} episodes, {len(jobs) - len(todo)} already done, {len(todo)} to run "
-          f"with {cfg.workers} worker(s)")
-    with tqdm(total=len(todo), desc="demo_bench", unit="ep") as bar:
-        if cfg.workers == 1:
-            for *_, run_cfg in todo:
-                run_episode(run_cfg)
-                bar.update()
-        else:
-            with mp.get_context("spawn").Pool(cfg.workers) as pool:
-                for _ in pool.imap_unordered(run_episode, [job[3] for job in todo]):
-                    bar.update()
-                pool.close()  # let workers exit on their own: terminating them leaks their tqdm semaphore
-                pool.join()
+    run_all([job[3] for job in jobs], cfg.workers, "demo_bench")
     results = {(s, t, i): tasks_done(finished_run(c)) for s, t, i, c in jobs}
     rows, matrices = summarize(results, cfg.settings, cfg.tasks, env_tasks(cfg.env))
     meta = {"config": json.loads(json.dumps(asdict(cfg), default=str)), "confusion": matrices}
@@ -244,7 +224,7 @@ def main(cfg: DemoBenchConfig) -> list[dict]:
     sections = []
     for setting, matrix in matrices.items():
         write_table(cfg.out, f"confusion_{setting}", matrix, columns, {"setting": setting})
-        sections += ["", f"## {setting}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        sections += ["", f"### {setting}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         sections += ["| " + " | ".join(str(r[k]) for k in columns) + " |" for r in matrix]
     md = cfg.out / "demo_bench.md"
     note = ("", "Confusion matrices: row = demo task, cell = share of the row's episodes that did the column's task "

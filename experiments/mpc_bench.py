@@ -23,7 +23,7 @@ near misses: the share of episodes that failed although the end effector came wi
 (it presses at 6-7 cm: the site sits above the fingertips).
 
 More machines: each episode is independent, so split the ``(setting, seed, instance)`` grid. With Ray,
-``ray.remote(num_cpus=2)(experiments.mpc_bench.run_episode)`` over ``episode_configs(cfg)`` and run
+``ray.remote(num_cpus=2)(experiments.episodes.run_episode)`` over ``episode_configs(cfg)`` and run
 ``mpc_bench`` once more at the end to gather the table; with one process per GPU, start one
 ``CUDA_VISIBLE_DEVICES=K mpc_bench --shard K/N --device cuda`` per GPU on the same ``--out`` (shared
 storage), then gather the same way.
@@ -31,18 +31,16 @@ storage), then gather the same way.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from tqdm import tqdm
 
 from agents.mpc import MPCConfig
 from agents.run_agent import RunAgentConfig, finished_run
-from agents.run_agent import main as run_agent
 from envs.cli import UsageError, defaults_json, run
+from experiments.episodes import run_all
 from experiments.tables import claim_out, figure, write_table
 from worldmodel.simulator import resolve_model
 
@@ -138,11 +136,6 @@ def episode_configs(cfg: MPCBenchConfig) -> list[tuple[str, int, int, RunAgentCo
     return out
 
 
-def run_episode(run_cfg: RunAgentConfig) -> dict:
-    """One episode (in a worker process or a cluster task); returns its metrics."""
-    return finished_run(run_cfg) or (run_agent(run_cfg), json.loads((run_cfg.out / "metrics.json").read_text()))[1]
-
-
 def main(cfg: MPCBenchConfig) -> list[dict]:
     resolve_model(cfg.model or "robodesk-push-red")  # a wrong --model fails here, before --out is touched
     config = {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items() if k not in VOLATILE}
@@ -152,20 +145,7 @@ def main(cfg: MPCBenchConfig) -> list[dict]:
     if cfg.shard:
         k, n = map(int, cfg.shard.split("/"))
         mine = jobs[k::n]
-    todo = [job for job in mine if finished_run(job[3]) is None]
-    print(f"mpc_bench: {len(mine)} episodes, {len(mine) - len(todo)} already done, {len(todo)} to run "
-          f"with {cfg.workers} worker(s)")
-    with tqdm(total=len(todo), desc="mpc_bench", unit="ep") as bar:
-        if cfg.workers == 1:
-            for *_, run_cfg in todo:
-                run_episode(run_cfg)
-                bar.update()
-        else:
-            with mp.get_context("spawn").Pool(cfg.workers) as pool:
-                for _ in pool.imap_unordered(run_episode, [job[3] for job in todo]):
-                    bar.update()
-                pool.close()  # let workers exit on their own: terminating them leaks their tqdm semaphore
-                pool.join()
+    run_all([job[3] for job in mine], cfg.workers, "mpc_bench")
     results = {(s, seed, i): finished_run(c) for s, seed, i, c in jobs}
     if any(m is None for m in results.values()):  # other shards still running
         print(f"mpc_bench: {sum(m is None for m in results.values())} episodes of other shards are not done; "

@@ -20,6 +20,7 @@ from pathlib import Path
 from envs.cli import UsageError, defaults_json, run
 from envs.files import atomic_write_bytes
 from experiments.cost_ranking import CostRankingConfig
+from experiments.demo_bench import DemoBenchConfig
 from experiments.imitation_bench import ImitationBenchConfig
 from experiments.mpc_bench import MPCBenchConfig
 from experiments.rl_imagination import RLImaginationConfig
@@ -45,9 +46,12 @@ BENCHMARKS = {
     "mpc_bench": ("MPC: VP²'s push_red protocol", MPCBenchConfig,
                   "Success of MPPI over world-model rollouts (mpc; mpc-demo: goal imagined from a demo) or the "
                   "real simulator (oracle), and of the random and scripted policies, beside VP²'s published numbers."),
+    "demo_bench": ("Which task? Does the demo decide what the agent does", DemoBenchConfig,
+                   "Per agent setting, a confusion matrix of the demo's task against the tasks done in the episode; "
+                   "the diagonal with a 95% Wilson interval, the wrong-task and no-task rates."),
 }
 SHIPPED = ("worldmodel/models", "idm/models", "worldmodel/classifiers")
-CONSOLE_SCRIPTS = ("wm_eval", "imitation_bench", "rl_imagination", "mpc_bench")  # the others run with python -m
+CONSOLE_SCRIPTS = ("wm_eval", "imitation_bench", "rl_imagination", "mpc_bench", "demo_bench")  # the others run with python -m
 
 
 @dataclass

@@ -47,3 +47,8 @@ def crafter_models(tmp_path_factory):
 @pytest.fixture(scope="session")
 def push_red_models(tmp_path_factory):
     return tiny_models(tmp_path_factory.mktemp("push_red"), "push_red")
+
+
+@pytest.fixture(scope="session")
+def robodesk_models(tmp_path_factory):
+    return tiny_models(tmp_path_factory.mktemp("robodesk"), "robodesk")

@@ -104,3 +104,14 @@ def test_demo_conditioned_classifier_pairs_frames_with_goal_frames_of_each_task(
         model.logits(x)
     with pytest.raises(UsageError, match="two or more tasks"):
         train(cfg(tasks_data, tmp_path / "d", data=data[:1], tokenizer=None, conditioned=True))
+
+
+def test_shipped_demo_conditioned_classifier_reads_the_demo():
+    """Each benchmark goal image scores positive against the demo of its own task and no other."""
+    from envs.demos import load_demo
+    from envs.robodesk import DESK_INSTANCES_FILE, TASKS, load_instances
+    goals = load_instances(DESK_INSTANCES_FILE)["goals"][:30]
+    model = SuccessClassifier.from_pretrained("desk-demo-k8")
+    hits = np.array([[(model.logits(goals[:, k], load_demo(f"{demo}.mp4", 64, None, 1)[-1]) > 0).mean()
+                      for k in range(len(TASKS))] for demo in TASKS])
+    assert (np.diag(hits) >= 0.9).all() and (hits[~np.eye(len(TASKS), dtype=bool)] <= 0.1).all(), hits

@@ -5,7 +5,6 @@ RoboDesk ``mpc-demo`` episode pair, and bad input refused in one line before any
 import json
 
 import pytest
-from conftest import tiny_models
 
 from envs.cli import UsageError, run
 from experiments.demo_bench import DemoBenchConfig, episode_configs, main, summarize
@@ -100,8 +99,8 @@ def test_crafter_quick_expert_does_its_task_resumes_and_refuses_another_config(c
     assert (out / "bench_config.json").read_text() == config
 
 
-def test_robodesk_mpc_demo_plans_from_the_tasks_demo(tmp_path):
-    wm, idm = tiny_models(tmp_path, "robodesk")  # conftest's push_red_models are vidit/PushRed-v0's
+def test_robodesk_mpc_demo_plans_from_the_tasks_demo(robodesk_models, tmp_path):
+    wm, idm = robodesk_models
     out = tmp_path / "bench"
     rows = run(main, DemoBenchConfig, ["--env", "robodesk", "--quick", "--out", str(out), "--model", str(wm),
                                        "--idm", str(idm), "--tasks", "push_blue", "--instances", "1", "--steps", "2",

@@ -182,6 +182,7 @@ def test_batched_env_resets_only_dead_rows(sim, shard):
 
 @pytest.mark.parametrize("name,env_id,action_dim,action", [
     ("robodesk-push-red", "vidit/PushRed-v0", 5, np.zeros((2, 1, 5), np.float32)),
+    ("robodesk", "vidit/RoboDesk-v0", 5, np.zeros((2, 1, 5), np.float32)),
     ("crafter", "vidit/Crafter-v0", 17, np.zeros((2, 1, 1), np.int64))])
 def test_shipped_models_load_by_name_and_step_as_envs(name, env_id, action_dim, action):
     import gymnasium as gym

@@ -99,7 +99,7 @@ class TrainConfig:
             raise UsageError(f"--max-minutes must be > 0, got {self.max_minutes}")
         if not 0 <= self.action_dropout <= 1 or not 0 <= self.token_noise < 1 or not 0 < self.holdout < 1:
             raise UsageError("--action-dropout must lie in [0, 1], --token-noise in [0, 1) and --holdout in (0, 1)")
-        if self.pack != "none" and not 1 <= self.demo_frames < self.clip_frames:
+        if self.pack != "none" and not self.demo_frames < self.clip_frames or self.demo_frames < 1:
             raise UsageError(f"--demo-frames must lie in [1, {self.clip_frames - 1}] (--clip-frames {self.clip_frames} "
                              f"holds demo + query), got {self.demo_frames}")
         if not 0 <= self.single_ratio <= 1:
@@ -249,10 +249,12 @@ def train(cfg: TrainConfig) -> dict:
     order = np.random.default_rng(cfg.seed).permutation(len(episodes))
     held = ClipSampler([episodes[i] for i in order[:n_hold]], cfg.clip_frames, cfg.stride)
     train_clips = ClipSampler([episodes[i] for i in order[n_hold:]], cfg.clip_frames, cfg.stride)
-    held_packs = train_packs = None
+    train_packs = held_packs = None
     if cfg.pack == "same-task":
-        held_packs = PackedSampler(held.episodes, cfg.clip_frames, cfg.stride, cfg.demo_frames)
         train_packs = PackedSampler(train_clips.episodes, cfg.clip_frames, cfg.stride, cfg.demo_frames)
+    if cfg.demo_frames < cfg.clip_frames:
+        with contextlib.suppress(UsageError):  # whenever the shards record tasks, log how much a demo informs
+            held_packs = PackedSampler(held.episodes, cfg.clip_frames, cfg.stride, cfg.demo_frames)
     seq_len = layout.length(cfg.clip_frames, eos=True)
 
     window = cfg.max_seq_len or DecoderConfig.from_name(cfg.preset, vocab_size=layout.vocab_size).max_seq_len

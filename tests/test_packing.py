@@ -8,7 +8,8 @@ from worldmodel.layout import Layout
 from worldmodel.tokenize_data import load_shard, tokenize_dataset
 from worldmodel.train_tokenizer import TrainTokenizerConfig
 from worldmodel.train_tokenizer import train as train_tokenizer
-from worldmodel.train_worldmodel import Episode, PackedSampler, TrainConfig, load_episodes, train
+from worldmodel.clips import Episode, PackedSampler, load_episodes
+from worldmodel.train_worldmodel import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,10 @@ def make_env(cfg: RunAgentConfig):
         kwargs["task"] = cfg.task
     try:
         return envs.make(cfg.env, **kwargs)
-    except (TypeError, ValueError) as e:
+    except TypeError:
+        raise UsageError(f"--env {cfg.env} has no tasks to choose from; drop --task (vidit/RoboDesk-v0 and "
+                         "vidit/Crafter-v0 take one)") from None
+    except ValueError as e:
         raise UsageError(f"--env {cfg.env} --task {cfg.task}: {e}") from None
     except ImportError as e:
         demo = f" --demo {cfg.demo}" if cfg.demo else ""

@@ -15,7 +15,7 @@ from pathlib import Path
 import envs
 from envs.cli import run
 from envs.collect import CollectConfig, collect
-from experiments.tables import save_figure, write_table
+from experiments.tables import figure, write_table
 
 
 @dataclass
@@ -78,20 +78,15 @@ def measure(cfg: SpeedConfig) -> list[dict]:
 
 
 def write_outputs(cfg: SpeedConfig, rows: list[dict]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     keys = ["measure", "env", "setting", "n", "steps_per_s", "s_per_step", "reset_s", "episodes_per_min"]
     stamp = write_table(cfg.out, "env_speed", rows, keys, {"config": {**asdict(cfg), "out": str(cfg.out)}})
-    fig, ax = plt.subplots(figsize=(10, 0.8 + 0.45 * len(rows)))
-    labels = [f"{r['env'].split('/')[-1]} {r['measure']}: {r['setting']}" for r in rows]
-    ax.barh(labels, [r["steps_per_s"] for r in rows], color=["C0" if r["measure"] == "env step" else "C1" for r in rows])
-    ax.set_xscale("log")
-    ax.set_xlabel("env steps / s (log scale)")
-    ax.set_title(f"vidit env speed, {stamp['date']}, {stamp['machine']}")
-    fig.tight_layout()
-    save_figure(fig, cfg.out / "env_speed.png")
+    with figure(cfg.out / "env_speed.png", figsize=(10, 0.8 + 0.45 * len(rows))) as (_, axes):
+        ax = axes[0, 0]
+        labels = [f"{r['env'].split('/')[-1]} {r['measure']}: {r['setting']}" for r in rows]
+        ax.barh(labels, [r["steps_per_s"] for r in rows], color=["C0" if r["measure"] == "env step" else "C1" for r in rows])
+        ax.set_xscale("log")
+        ax.set_xlabel("env steps / s (log scale)")
+        ax.set_title(f"vidit env speed, {stamp['date']}, {stamp['machine']}")
 
 
 def main(cfg: SpeedConfig) -> None:

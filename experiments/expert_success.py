@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from envs.cli import run
 from envs.collect import CollectConfig, collect
-from experiments.tables import save_figure, write_table
+from experiments.tables import figure, write_table
 
 
 @dataclass
@@ -54,10 +54,6 @@ def summarize(name: str, c: CollectConfig) -> dict:
 
 
 def main(cfg: ExpertSuccessConfig) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = []
     for name, c in settings(cfg):
         collect(c)
@@ -65,13 +61,12 @@ def main(cfg: ExpertSuccessConfig) -> None:
         print(rows[-1])
     keys = ["setting", "env", "policy", "noise", "episodes", "success", "mean_steps_to_success"]
     stamp = write_table(cfg.out, "expert_success", rows, keys, {"config": {**asdict(cfg), "out": str(cfg.out)}})
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.barh([r["setting"] for r in rows], [r["success"] for r in rows], color="C2")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("success rate")
-    ax.set_title(f"scripted experts vs random, {stamp['date']}, {stamp['machine']}")
-    fig.tight_layout()
-    save_figure(fig, cfg.out / "expert_success.png")
+    with figure(cfg.out / "expert_success.png", figsize=(8, 4)) as (_, axes):
+        ax = axes[0, 0]
+        ax.barh([r["setting"] for r in rows], [r["success"] for r in rows], color="C2")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("success rate")
+        ax.set_title(f"scripted experts vs random, {stamp['date']}, {stamp['machine']}")
     print((cfg.out / "expert_success.md").read_text())
 
 

@@ -21,10 +21,13 @@ from envs.cli import UsageError, defaults_json, run
 from envs.files import atomic_write_bytes
 from experiments.cost_ranking import CostRankingConfig
 from experiments.demo_bench import DemoBenchConfig
+from experiments.env_speed import SpeedConfig as EnvSpeedConfig
+from experiments.expert_success import ExpertSuccessConfig
 from experiments.imitation_bench import ImitationBenchConfig
 from experiments.mpc_bench import MPCBenchConfig
 from experiments.rl_imagination import RLImaginationConfig
 from experiments.scaling import ScalingConfig
+from experiments.speed_bench import SpeedConfig as ImagineSpeedConfig
 from experiments.tables import weights_digest
 from experiments.wm_eval import WMEvalConfig
 
@@ -49,9 +52,19 @@ BENCHMARKS = {
     "demo_bench": ("Which task? Does the demo decide what the agent does", DemoBenchConfig,
                    "Per agent setting, a confusion matrix of the demo's task against the tasks done in the episode; "
                    "the diagonal with a 95% Wilson interval, the wrong-task and no-task rates."),
+    "expert_success": ("Scripted experts and the random policy", ExpertSuccessConfig,
+                       "Success of the scripted experts (at several noise levels) and of random actions."),
+    "env_speed": ("Env speed", EnvSpeedConfig,
+                  "Control steps per second of the real envs and of `collect`, per render setting."),
+    "speed": ("Imagination speed", ImagineSpeedConfig,
+              "The world model's sampler against `transformers`' `generate`, the shared-prefix rollout against "
+              "per-sample generation, and the decoder's share of the machine's matmul FLOP/s."),
 }
 SHIPPED = ("worldmodel/models", "idm/models", "worldmodel/classifiers")
-CONSOLE_SCRIPTS = ("wm_eval", "imitation_bench", "rl_imagination", "mpc_bench", "demo_bench")  # the others run with python -m
+CONSOLE_SCRIPTS = ("wm_eval", "imitation_bench", "rl_imagination", "mpc_bench", "demo_bench", "expert_success", "env_speed")
+# Tables not named after their module or default --out folder; the others run with python -m, from results/<name>/.
+MODULES = {"speed": "speed_bench"}
+FOLDERS = {"expert_success": "experts"}
 
 
 @dataclass
@@ -103,15 +116,16 @@ def old_sections(page: Path) -> dict[str, list[str]]:
 
 def section(name: str, results: Path, out: Path, old: dict[str, list[str]]) -> list[str]:
     title, cls, what = BENCHMARKS[name]
-    prog = name if name in CONSOLE_SCRIPTS else f"python -m experiments.{name}"
+    prog = name if name in CONSOLE_SCRIPTS else f"python -m experiments.{MODULES.get(name, name)}"
     lines = [f"## {title}", "", what, ""]
-    table = results / name / f"{name}.json"
+    folder = results / FOLDERS.get(name, name)
+    table = folder / f"{name}.json"
     if not table.is_file():
         return old.get(title) or lines + [f"Not run yet: `{command(prog, cls, {})}`", ""]
     data = json.loads(table.read_text())
-    md = (results / name / f"{name}.md").read_text().splitlines()
+    md = (folder / f"{name}.md").read_text().splitlines()
     lines += [f"`{command(prog, cls, data['config'])}`", "", *md, ""]
-    png = results / name / f"{name}.png"
+    png = folder / f"{name}.png"
     if png.is_file():
         atomic_write_bytes(out / f"{name}.png", png.read_bytes())
         lines += [f"![{name}]({name}.png)", ""]

@@ -39,11 +39,11 @@ from agents.imitation import ImitationAgent, ImitationConfig
 from agents.mpc import MPCAgent, MPCConfig, ModelPredictor, goal_from_demo
 from agents.oracle import EnvOracle
 from envs.actions import space_json
-from envs.cli import UsageError, defaults_json, run
 from envs.demos import load_demo
-from envs.files import write_json
 from envs.video import read, write
 from idm.model import InverseDynamics
+from vidit.cli import UsageError, defaults_json, run
+from vidit.files import write_json
 from worldmodel.classifier import load_classifiers
 from worldmodel.simulator import VideoSimulator
 
@@ -262,6 +262,19 @@ def finished_run(cfg: RunAgentConfig) -> dict | None:
     return saved if same else None
 
 
+DEMO_PSNR_GAP = 10.0  # dB; measured: other-env demos reconstruct 15-20 dB below the env's own frames
+
+
+def check_demo_env(sim: VideoSimulator, demo: np.ndarray, env, seed: int, name) -> None:
+    """Refuse a demo of another env, told by the world model's tokenizer: such frames reconstruct far worse
+    than the env's own (desk tokenizer: Crafter demos 6-7 dB, the desk's first frame 26 dB)."""
+    own = sim.reconstruction_psnr(env.reset(seed=seed)[0][None])
+    theirs = sim.reconstruction_psnr(demo[-8:])
+    if theirs < own - DEMO_PSNR_GAP:
+        raise UsageError(f"{name}: does not look like {env.spec.id} (the world model's tokenizer reconstructs it at "
+                         f"{theirs:.1f} dB, this env's frames at {own:.1f} dB); pass a demo recorded in this env")
+
+
 def main(cfg: RunAgentConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -272,6 +285,8 @@ def main(cfg: RunAgentConfig) -> dict:
     if cfg.demo is not None:
         size = sim.frame_size if sim else env_list[0].observation_space.shape[0]
         demo = load_demo(cfg.demo, size, sim.config.get("fps") if sim else None, cfg.demo_length if sim else 1)
+        if sim is not None:
+            check_demo_env(sim, demo, env_list[0], cfg.seed, cfg.demo)
     elif cfg.agent == "imitate":
         print("run_agent: no --demo, so the world model continues the query alone")
     cfg.out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import gymnasium as gym
 
-from envs.cli import UsageError
+from vidit.cli import UsageError
 
 ENV_IDS = {
     "vidit/PushRed-v0": dict(entry_point="envs.robodesk:PushRedEnv", max_episode_steps=15),

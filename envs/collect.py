@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 import envs
 from envs.actions import space_json
-from envs.cli import UsageError, run
 from envs.dataset import FORMAT, complete_episodes, write_episode
-from envs.files import write_json
 from envs.experts import POLICIES, make_policy
+from vidit.cli import UsageError, run
+from vidit.files import write_json
 
 # Settings that must match for a rerun to add to an existing dataset.
 _IDENTITY = ("env", "task", "policy", "noise", "seed", "instances", "max_steps")

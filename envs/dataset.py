@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from envs import video
-from envs.files import atomic_write_bytes
+from vidit.files import atomic_write_bytes
 
 CHUNK = 1000
 VIDEO_KEY = "observation.image"

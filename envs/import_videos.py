@@ -17,9 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 from envs import video
-from envs.cli import UsageError, run
 from envs.dataset import FORMAT, complete_episodes, write_episode
-from envs.files import write_json
+from vidit.cli import UsageError, run
+from vidit.files import write_json
 
 SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif"}
 

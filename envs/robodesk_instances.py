@@ -18,8 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from envs.experts.robodesk import ButtonExpert
-from envs.files import atomic_write_bytes
 from envs.robodesk import DESK_INSTANCES_FILE, INSTANCES_FILE, N_BENCHMARK, TASKS, RoboDeskEnv
+from vidit.files import atomic_write_bytes
 
 FIRST_SEEDS = (0, 1000)
 FILES = {"push_red": (INSTANCES_FILE, ("push_red",)), "robodesk": (DESK_INSTANCES_FILE, TASKS)}

@@ -12,7 +12,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from envs.files import atomic_path
+from vidit.files import atomic_path
 
 
 class VideoError(ValueError):

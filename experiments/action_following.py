@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 import envs
-from envs.cli import run
 from experiments.tables import write_table
+from vidit.cli import run
 from worldmodel.simulator import VideoSimulator
 
 PUSHES = {"+x": 0, "-x": 0, "+y": 1, "-y": 1}

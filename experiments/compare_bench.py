@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.cli import UsageError, run
 from experiments.tables import figure, write_table
+from vidit.cli import UsageError, run
 
 EPISODE = re.compile(r"seed(\d+)_instance(\d+)")
 

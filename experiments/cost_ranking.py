@@ -25,8 +25,8 @@ import torch
 import envs
 from agents.costs import VideoCost
 from agents.planners import Planner, PlannerConfig
-from envs.cli import run
 from experiments.tables import figure, write_table
+from vidit.cli import run
 from worldmodel.classifier import load_classifiers
 from worldmodel.simulator import VideoSimulator
 

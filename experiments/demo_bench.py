@@ -49,12 +49,12 @@ import numpy as np
 
 from agents.mpc import MPCConfig
 from agents.run_agent import DEFAULTS, RunAgentConfig, finished_run
-from envs.cli import UsageError, defaults_json, run
 from envs.demos import resolve_demo
-from envs.files import atomic_write_bytes
-from experiments.imitation_bench import wilson
 from experiments.episodes import run_all
+from experiments.imitation_bench import wilson
 from experiments.tables import claim_out, figure, write_table
+from vidit.cli import UsageError, defaults_json, run
+from vidit.files import atomic_write_bytes
 
 SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "random", "expert")
 ENVS = {"robodesk": "vidit/RoboDesk-v0", "crafter": "vidit/Crafter-v0"}

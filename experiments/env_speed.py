@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import envs
-from envs.cli import run
 from envs.collect import CollectConfig, collect
 from experiments.tables import figure, write_table
+from vidit.cli import run
 
 
 @dataclass

@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from envs.cli import run
 from envs.collect import CollectConfig, collect
 from experiments.tables import figure, write_table
+from vidit.cli import run
 
 
 @dataclass

@@ -20,8 +20,8 @@ from typing import Optional
 
 from agents.run_agent import RunAgentConfig, finished_run
 from agents.run_agent import main as run_agent
-from envs.cli import UsageError, run
 from experiments.tables import figure, write_table
+from vidit.cli import UsageError, run
 
 CONTRAST = {"chop_wood": "eat_cow", "eat_cow": "chop_wood"}
 

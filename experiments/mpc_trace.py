@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from agents.run_agent import RunAgentConfig, config_json, make_agent, make_env
-from envs.cli import UsageError, run
 from envs.robodesk import red_light_lit
 from experiments.tables import write_table
+from vidit.cli import UsageError, run
 
 
 @dataclass

@@ -17,8 +17,6 @@ import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from envs.cli import UsageError, defaults_json, run
-from envs.files import atomic_write_bytes
 from experiments.cost_ranking import CostRankingConfig
 from experiments.demo_bench import DemoBenchConfig
 from experiments.env_speed import SpeedConfig as EnvSpeedConfig
@@ -30,6 +28,8 @@ from experiments.scaling import ScalingConfig
 from experiments.speed_bench import SpeedConfig as ImagineSpeedConfig
 from experiments.tables import weights_digest
 from experiments.wm_eval import WMEvalConfig
+from vidit.cli import UsageError, defaults_json, run
+from vidit.files import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 # name -> (title, config class, what it shows), in the page's order.

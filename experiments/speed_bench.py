@@ -29,8 +29,8 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 
-from envs.cli import run
 from experiments.tables import write_table
+from vidit.cli import run
 from worldmodel.decoder import Decoder, DecoderConfig
 from worldmodel.export_hf import export_hf
 from worldmodel.layout import Layout

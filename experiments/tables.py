@@ -15,8 +15,8 @@ import platform
 import time
 from pathlib import Path
 
-from envs.cli import UsageError
-from envs.files import atomic_write_bytes, write_json
+from vidit.cli import UsageError
+from vidit.files import atomic_write_bytes, write_json
 
 CONFIG_FILE = "bench_config.json"
 

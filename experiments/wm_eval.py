@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from envs.cli import UsageError, run
 from envs.collect import CollectConfig, collect
 from envs.dataset import EpisodeDataset
-from envs.files import atomic_path
 from experiments.tables import claim_out, figure, weights_digest, write_table
+from vidit.cli import UsageError, run
+from vidit.files import atomic_path
 from worldmodel import metrics
 from worldmodel.simulator import VideoSimulator, resolve_model
 

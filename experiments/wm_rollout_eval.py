@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from envs.cli import run
 from envs.dataset import EpisodeDataset
-from envs.files import atomic_path
 from envs.robodesk import red_light_lit
 from experiments.tables import write_table
+from vidit.cli import run
+from vidit.files import atomic_path
 from worldmodel.metrics import psnr
 from worldmodel.simulator import VideoSimulator
 

@@ -10,22 +10,19 @@ agent uses to pick among imagined futures.
 """
 from __future__ import annotations
 
-import json
 import math
-import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
-from envs.files import atomic_path, write_json
+from vidit import pretrained
+from vidit.pretrained import Pretrained
 
 VERSION = 1
-CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 SHIPPED = Path(__file__).parent / "models"
 
 
@@ -112,7 +109,10 @@ class ActionHead(nn.Module):
         return torch.stack([b.indices.float() for b in best], dim=-1), sum(b.values for b in best)
 
 
-class InverseDynamics(nn.Module):
+class InverseDynamics(Pretrained, nn.Module):
+    config_class, kind = IDMConfig, "IDM"
+    shipped = SHIPPED
+
     def __init__(self, config: IDMConfig):
         super().__init__()
         self.config = c = config
@@ -159,31 +159,15 @@ class InverseDynamics(nn.Module):
         self.train(was)
         return action.cpu().numpy(), score.cpu().numpy()
 
-    # -- checkpoints ---------------------------------------------------------------------------
-    def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> None:
-        """config.json + model.safetensors (weights stored in ``dtype`` if given; loaded back as float32)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype).contiguous().cpu() for k, v in self.state_dict().items()}
-        with atomic_path(path / WEIGHTS_NAME) as tmp:
-            save_file(state, str(tmp), metadata={"format": "pt"})
-        write_json(path / CONFIG_NAME, asdict(self.config))
-
+    # -- checkpoints (save_pretrained / from_pretrained: vidit.pretrained) ---------------------------
     @classmethod
     def from_pretrained(cls, name_or_dir: str | Path, action_space: dict | None = None) -> "InverseDynamics":
         """Load a folder (or a shipped name: ``push-red``, ``crafter``); ``action_space`` must match if given."""
-        path = resolve(name_or_dir)
-        raw = json.loads((path / CONFIG_NAME).read_text())
-        known = {f.name for f in fields(IDMConfig)}
-        if unknown := sorted(set(raw) - known):
-            warnings.warn(f"{path / CONFIG_NAME}: ignoring unknown keys {unknown}")
-        config = IDMConfig(**{k: v for k, v in raw.items() if k in known})
-        if action_space is not None and _space_key(action_space) != _space_key(config.action_space):
-            raise ValueError(f"IDM at {path} is for action space {_space_key(config.action_space)}, "
+        model = super().from_pretrained(name_or_dir)
+        if action_space is not None and _space_key(action_space) != _space_key(model.config.action_space):
+            raise ValueError(f"IDM {name_or_dir} is for action space {_space_key(model.config.action_space)}, "
                              f"not {_space_key(action_space)}")
-        model = cls(config)
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / WEIGHTS_NAME)).items()})
-        return model.eval()
+        return model
 
 
 def _space_key(space: dict) -> str:
@@ -194,10 +178,4 @@ def _space_key(space: dict) -> str:
 
 def resolve(name_or_dir: str | Path) -> Path:
     """An IDM folder from a path or a shipped name."""
-    path = Path(name_or_dir)
-    for candidate in (path, SHIPPED / str(name_or_dir)):
-        if (candidate / CONFIG_NAME).is_file() and (candidate / WEIGHTS_NAME).is_file():
-            return candidate
-    known = sorted(p.name for p in SHIPPED.glob("*") if (p / CONFIG_NAME).is_file())
-    raise FileNotFoundError(f"no IDM at {name_or_dir!r}: not a folder with {CONFIG_NAME} + {WEIGHTS_NAME}, "
-                            f"nor a shipped IDM ({', '.join(known) or 'none shipped'})")
+    return pretrained.resolve(name_or_dir, SHIPPED, "IDM")

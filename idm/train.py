@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from envs.cli import UsageError, run
 from envs.dataset import EpisodeDataset
-from envs.files import append_csv, write_json
 from idm.model import IDMConfig, InverseDynamics
+from vidit.cli import UsageError, run
+from vidit.files import append_csv, write_json
 from worldmodel import checkpoints
 from worldmodel.recon import load_tokenizer, reconstructions
 

@@ -1,6 +1,7 @@
 """Closed-loop agents in the real envs with tiny untrained models: the imitation agent, baselines,
 ``run_agent`` end to end (files, metrics, determinism) and its bad-input paths; shipped demos."""
 import json
+import shutil
 
 import av
 import numpy as np
@@ -8,11 +9,12 @@ import pytest
 
 import envs
 from agents.imitation import ImitationAgent, ImitationConfig
-from agents.run_agent import RunAgentConfig, config_json, finished_run, main, run_episodes
-from envs.cli import run
+from agents.run_agent import RunAgentConfig, check_demo_env, config_json, finished_run, main, run_episodes
 from envs.demos import RECIPES, load_demo
 from envs.video import read, write
 from idm.model import InverseDynamics
+from vidit.cli import run
+from vidit.pretrained import WEIGHTS_NAME
 from worldmodel.simulator import VideoSimulator
 
 
@@ -66,8 +68,29 @@ def _bad_demos(tmp_path):
     return {"missing": tmp_path / "nope.mp4", "corrupt": junk, "empty": empty, "short": short}
 
 
+def _broken_model(case: str, models, tmp_path) -> list[str]:
+    """``--model``/``--idm`` flags of a copy of the tiny models with one file broken as ``case`` says."""
+    model, idm = shutil.copytree(models[0], tmp_path / "model"), shutil.copytree(models[1], tmp_path / "idm")
+    if case.startswith("truncated"):  # a copy or download cut short
+        weights = {"truncated_decoder": model / "decoder" / WEIGHTS_NAME, "truncated_idm": idm / WEIGHTS_NAME,
+                   "truncated_tokenizer": model / "tokenizer" / "diffusion_pytorch_model.safetensors"}[case]
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        config = model / "decoder" / "config.json"
+        saved = json.loads(config.read_text())
+        saved.update({"newer_version": {"version": 99}, "wrong_type": {"n_layer": "two"}}[case])
+        config.write_text(json.dumps(saved))
+    return ["--model", str(model), "--idm", str(idm)]
+
+
+BROKEN = ("truncated_decoder", "truncated_idm", "truncated_tokenizer", "newer_version", "wrong_type")
+PROBLEM = {"truncated_decoder": "model.safetensors: unreadable weights", "truncated_idm": "unreadable weights",
+           "truncated_tokenizer": "unreadable tokenizer", "newer_version": "written by a newer vidit",
+           "wrong_type": "wrong field types: n_layer 'two'"}
+
+
 @pytest.mark.parametrize("case", ["missing", "corrupt", "empty", "short", "other_env", "other_actions",
-                                  "episodes", "replan"])
+                                  "episodes", "replan", *BROKEN])
 def test_bad_input_is_one_line_and_writes_nothing(case, crafter_models, push_red_models, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--env", "crafter", "--model", str(crafter_models[0]), "--idm", str(crafter_models[1]),
@@ -75,12 +98,28 @@ def test_bad_input_is_one_line_and_writes_nothing(case, crafter_models, push_red
     demos = _bad_demos(tmp_path)
     extra = {"other_env": ["--model", str(push_red_models[0])], "other_actions": ["--idm", str(push_red_models[1])],
              "episodes": ["--episodes", "0"], "replan": ["--replan-every", "9"]}
-    args += ["--demo", str(demos[case])] if case in demos else extra[case]
+    if case in BROKEN:
+        args += _broken_model(case, crafter_models, tmp_path)
+    else:
+        args += ["--demo", str(demos[case])] if case in demos else extra[case]
     with pytest.raises(SystemExit) as e:
         run(main, RunAgentConfig, args)
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert PROBLEM.get(case, "") in err
     assert not (out / "metrics.json").exists() and not list(out.glob("*.mp4")) if out.exists() else True
+
+
+@pytest.mark.parametrize("env, demo", [("robodesk", "chop_wood.mp4"), ("crafter", "push_green.mp4")])
+def test_a_demo_of_another_env_is_refused_in_one_line(env, demo, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:  # the shipped models: their tokenizers tell the envs apart
+        run(main, RunAgentConfig, ["--env", env, "--demo", demo, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and "does not look like" in err
+    assert not (tmp_path / "out").exists()
+    own = {"robodesk": "push_green.mp4", "crafter": "chop_wood.mp4"}[env]  # the env's own demo passes the check
+    sim = VideoSimulator.from_pretrained(env)
+    check_demo_env(sim, load_demo(own, 64, None, 8), envs.make(env), 0, own)
 
 
 def test_minerl_is_a_clear_error_pointing_at_crafter(capsys):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from envs.cli import UsageError
 from envs.collect import CollectConfig, collect
+from vidit.cli import UsageError
 from worldmodel.classifier import SuccessClassifier
 from worldmodel.train_classifier import TrainClassifierConfig, load_labelled, train
 

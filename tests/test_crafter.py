@@ -6,10 +6,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 
 import envs
-from envs.cli import UsageError
 from envs.crafter import TASKS, WALK_DISTANCE, WALKS, CrafterEnv
 from envs.experts import make_policy
 from envs.experts.crafter import CrafterExpert, WalkPolicy
+from vidit.cli import UsageError
 
 
 @pytest.fixture(scope="module")

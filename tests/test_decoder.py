@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from envs.cli import run
+from vidit.cli import run
 from worldmodel.decoder import Decoder, DecoderConfig, decode_attention
 from worldmodel.export_hf import ExportConfig, export_hf, main as export_main
 from worldmodel.layout import Layout
@@ -166,7 +166,7 @@ def test_save_load_round_trip_and_checks(tmp_path):
     cfg_file.write_text(json.dumps({**json.loads(cfg_file.read_text()), "future_knob": 1}))
     with pytest.warns(UserWarning, match="future_knob"):
         Decoder.from_pretrained(tmp_path / "dec")
-    with pytest.raises(FileNotFoundError, match="not a decoder folder"):
+    with pytest.raises(FileNotFoundError, match="no decoder at"):
         Decoder.from_pretrained(tmp_path / "nowhere")
 
     model.save_pretrained(tmp_path / "bf16", dtype=torch.bfloat16)  # how shipped models are stored

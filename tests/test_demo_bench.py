@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from envs.cli import UsageError, run
 from experiments.demo_bench import DemoBenchConfig, episode_configs, main, summarize
 from experiments.imitation_bench import wilson
+from vidit.cli import UsageError, run
 
 CRAFTER_TASKS = ("chop_wood", "eat_cow", "collect_sapling", "drink_water", "walk_left", "walk_right", "walk_up",
                  "walk_down")

@@ -1,10 +1,10 @@
 """expert_success and env_speed: the small env benchmarks write their tables and plots, which report gathers."""
 import json
 
-from envs.cli import run
 from experiments.env_speed import SpeedConfig, main as env_speed
 from experiments.expert_success import ExpertSuccessConfig, main as expert_success
 from experiments.report import ReportConfig, main as report
+from vidit.cli import run
 
 
 def test_quick_env_benches_write_tables_that_report_gathers(tmp_path):

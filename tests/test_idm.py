@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from envs.cli import UsageError
 from envs.collect import CollectConfig, collect
 from idm.model import IDMConfig, InverseDynamics
 from idm.train import TrainIDMConfig, train
+from vidit.cli import UsageError
 
 BOX = {"type": "box", "shape": [2], "low": [-1.0, -1.0], "high": [1.0, 1.0]}
 TINY = dict(frame_size=16, channels=(8, 16), dim=32, n_layer=1, n_head=2, window=4)

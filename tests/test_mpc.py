@@ -18,9 +18,9 @@ from agents.costs import VideoCost
 from agents.mpc import MPCAgent, MPCConfig, ModelPredictor
 from agents.oracle import EnvOracle
 from agents.run_agent import RunAgentConfig, main, run_episodes
-from envs.cli import UsageError, run
 from envs.video import read
 from experiments import compare_bench, cost_ranking, mpc_bench, mpc_trace
+from vidit.cli import UsageError, run
 from worldmodel.classifier import SuccessClassifier, load_classifiers
 from worldmodel.simulator import VideoSimulator
 

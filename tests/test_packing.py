@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from envs.collect import CollectConfig, collect
+from worldmodel.clips import Episode, PackedSampler, load_episodes
 from worldmodel.layout import Layout
 from worldmodel.tokenize_data import load_shard, tokenize_dataset
 from worldmodel.train_tokenizer import TrainTokenizerConfig
 from worldmodel.train_tokenizer import train as train_tokenizer
-from worldmodel.clips import Episode, PackedSampler, load_episodes
 from worldmodel.train_worldmodel import TrainConfig, train
 
 
@@ -59,7 +59,7 @@ def test_demo_shows_the_task_done_and_the_query_is_another_episode(other):
 
 
 def test_packing_needs_recorded_tasks():
-    from envs.cli import UsageError
+    from vidit.cli import UsageError
     eps = [e._replace(task="") for e in _episodes()]
     with pytest.raises(UsageError, match="record a task"):
         PackedSampler(eps, frames=12, stride=1, demo_frames=8)

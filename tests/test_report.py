@@ -1,12 +1,12 @@
 """report: one page of every benchmark's table, plot and reproducing command."""
 import pytest
 
-from envs.cli import run
 from experiments.mpc_bench import MPCBenchConfig
 from experiments.report import ReportConfig, command
 from experiments.report import main as report
 from experiments.tables import write_table
 from experiments.wm_eval import WMEvalConfig
+from vidit.cli import run
 
 
 def test_command_lists_only_changed_flags():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from envs.cli import run
 from experiments import rl_imagination as rl
+from vidit.cli import run
 from worldmodel.classifier import ClassifierConfig, SuccessClassifier
 from worldmodel.imagination import START_FRAMES, classifier_reward
 from worldmodel.simulator import resolve_model

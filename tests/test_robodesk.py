@@ -8,6 +8,7 @@ pytest.importorskip("robodesk")
 import envs  # noqa: E402
 from envs.experts import make_policy  # noqa: E402
 from envs.robodesk import red_light_lit, load_instances  # noqa: E402
+from vidit.cli import UsageError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -119,5 +120,5 @@ def test_near_miss_expert_heads_low_for_a_point_beside_the_button(env):
         expert.reset(seed)
         offsets.add(tuple(expert.press.round(4)))
     assert len(offsets) == 4, "each episode aims at its own low point"
-    with pytest.raises(envs.cli.UsageError, match="near_miss is for RoboDesk"):
+    with pytest.raises(UsageError, match="near_miss is for RoboDesk"):
         make_policy("near_miss", envs.make("crafter"))

@@ -96,6 +96,6 @@ def test_state_round_trip_keeps_every_latch(env):
 
 
 def test_expert_without_a_task_is_a_clear_error():
-    from envs.cli import UsageError
+    from vidit.cli import UsageError
     with pytest.raises(UsageError, match="task"):
         make_policy("expert", envs.make("robodesk", task=None))

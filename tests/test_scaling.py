@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from envs.cli import run
 from experiments.scaling import ScalingConfig
 from experiments.scaling import main as scaling
+from vidit.cli import run
 
 
 def test_scaling_quick_trains_sizes_writes_table_and_resumes(tmp_path, capsys):

@@ -1,8 +1,8 @@
 """speed_bench --quick end to end on a tiny decoder: every ratio measured, the table written."""
 import json
 
-from envs.cli import run
 from experiments.speed_bench import SpeedConfig, main
+from vidit.cli import run
 
 
 def test_quick_speed_bench_writes_every_ratio(tmp_path, capsys):

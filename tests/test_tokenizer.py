@@ -9,9 +9,9 @@ import torch
 from diffusers import VQModel
 from safetensors.torch import load_file
 
-from envs.cli import UsageError, run
 from envs.collect import CollectConfig, collect
 from envs.dataset import EpisodeDataset
+from vidit.cli import UsageError, run
 from worldmodel.tokenize_data import TokenizeConfig, load_shard, main as tokenize_main, tokenize_dataset
 from worldmodel.tokenizer import VIDIT_FILE, VQTokenizer
 from worldmodel.train_tokenizer import TrainTokenizerConfig, main as train_main, train

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import envs
-from envs.cli import run
 from envs.experts import make_policy
 from experiments.wm_eval import WMEvalConfig
 from experiments.wm_eval import main as wm_eval
+from vidit.cli import run
 from worldmodel import metrics
 from worldmodel.simulator import VideoSimulator
 

@@ -73,7 +73,7 @@ def test_select_best_keeps_the_lowest_heldout_weights_across_a_resume(shard, tmp
 
 
 def test_resume_refuses_another_run(shard, tmp_path):
-    from envs.cli import UsageError
+    from vidit.cli import UsageError
     train(wm_cfg(shard, tmp_path / "x", max_steps=3))
     with pytest.raises(UsageError, match="checkpoint of another run"):
         train(wm_cfg(shard, tmp_path / "x", lr=1e-2))
@@ -218,7 +218,7 @@ def test_sb3_vec_env_steps_all_rollouts_and_fills_terminal_observation(sim, shar
 
 def test_registered_imagination_env_makes_from_a_folder_with_start_frames(sim, shard, tmp_path):
     import gymnasium as gym
-    import worldmodel  # noqa: F401  (registers vidit/Imagination-v0)
+    import worldmodel.imagination  # noqa: F401  (registers vidit/Imagination-v0)
     root = sim.save_pretrained(tmp_path / "wm")
     with pytest.raises(ValueError, match="start_frames"):
         gym.make("vidit/Imagination-v0", model=str(root))

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from envs.cli import UsageError
-from envs.files import atomic_path
+from vidit.cli import UsageError
+from vidit.files import atomic_path
 
 VOLATILE = ("out", "max_steps", "max_minutes", "eval_every", "device", "threads")  # may change when a run is resumed
 

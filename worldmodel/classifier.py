@@ -14,19 +14,16 @@ optional weight).
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
 
-from envs.files import atomic_path, write_json
+from vidit.pretrained import Pretrained
 
 SHIPPED = Path(__file__).parent / "classifiers"
-CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 
 
 @dataclass
@@ -44,7 +41,9 @@ class ClassifierConfig:
             raise ValueError(f"frame_size {self.frame_size} must be divisible by 2**{len(self.channels)}")
 
 
-class SuccessClassifier(nn.Module):
+class SuccessClassifier(Pretrained, nn.Module):
+    config_class, shipped, kind = ClassifierConfig, SHIPPED, "success classifier"
+
     def __init__(self, config: ClassifierConfig = ClassifierConfig()):
         super().__init__()
         self.config = config
@@ -83,25 +82,6 @@ class SuccessClassifier(nn.Module):
                          for i in range(0, len(flat), batch_size)]) if len(flat) else torch.zeros(0)
         self.train(was)
         return out.reshape(np.shape(frames)[:-3]).numpy()
-
-    def save_pretrained(self, path: str | Path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path / WEIGHTS_NAME) as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        write_json(path / CONFIG_NAME, asdict(self.config))
-
-    @classmethod
-    def from_pretrained(cls, name_or_dir: str | Path) -> "SuccessClassifier":
-        path = Path(name_or_dir)
-        if not (path / CONFIG_NAME).is_file():
-            path = SHIPPED / str(name_or_dir)
-        if not (path / CONFIG_NAME).is_file() or not (path / WEIGHTS_NAME).is_file():
-            known = sorted(p.name for p in SHIPPED.glob("*") if (p / CONFIG_NAME).is_file())
-            raise FileNotFoundError(f"no success classifier at {name_or_dir!r} (shipped: {', '.join(known) or 'none'})")
-        model = cls(ClassifierConfig(**json.loads((path / CONFIG_NAME).read_text())))
-        model.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
-        return model.eval()
 
 
 def load_classifiers(spec: str) -> list[SuccessClassifier]:

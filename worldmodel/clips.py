@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from envs.cli import UsageError
+from vidit.cli import UsageError
 from worldmodel.tokenize_data import load_shard
 
 

@@ -11,9 +11,6 @@ embeddings, so all-zero features (or ``actions=None``) leave the plain VidIT mod
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +18,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
-from envs.files import atomic_path, write_json
+from vidit.pretrained import Pretrained
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 VERSION = 1
 
 # Presets. vocab 8194 = amused's 8192 codes + [bos] + [eos]; 4098 = [bos] + 16 frames x 256 ids + [eos].
@@ -207,7 +201,10 @@ class Block(nn.Module):
         return x + self.feed_forward(self.ffn_norm(x))
 
 
-class Decoder(nn.Module):
+class Decoder(Pretrained, nn.Module):
+    """``Decoder.from_pretrained(folder, expect={"vocab_size": 1026}, device=...)`` loads a saved decoder."""
+    config_class, shipped, kind = DecoderConfig, Path(__file__).parent / "models", "decoder"
+
     def __init__(self, config: DecoderConfig):
         super().__init__()
         self.config = config
@@ -309,56 +306,12 @@ class Decoder(nn.Module):
                              f"{tuple(input_pos.shape)} and a {max_batch} x {max_seq} KV cache")
         return start, end
 
-    # --- checkpoints ---------------------------------------------------------------------------------
-
-    def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into ``path``, each file atomically (weights first).
-        ``dtype`` (e.g. ``torch.bfloat16``, half the bytes, for shipped models) stores the weights in that
-        type; :meth:`from_pretrained` loads them back as float32."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype).contiguous().cpu() for k, v in self.state_dict().items()}
-        with atomic_path(path / WEIGHTS_NAME) as tmp:
-            save_file(state, str(tmp), metadata={"format": "pt"})
-        write_json(path / CONFIG_NAME, dataclasses.asdict(self.config))
+    # --- checkpoints (save_pretrained / from_pretrained: vidit.pretrained) ---------------------------
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, expect: dict[str, Any] | None = None,
-                        device: str | torch.device = "cpu") -> "Decoder":
-        """Load a folder written by :meth:`save_pretrained`.
+    def build(cls, config: DecoderConfig) -> "Decoder":
+        with torch.device("meta"):  # no time spent initialising weights that the checkpoint replaces
+            return cls(config)
 
-        Unknown config keys warn; ``expect`` (e.g. ``{"vocab_size": 1026, "action_dim": 5}``) must
-        match the saved config, else one ValueError names every mismatching field.
-        """
-        path = Path(path)
-        if not (path / CONFIG_NAME).is_file() or not (path / WEIGHTS_NAME).is_file():
-            raise FileNotFoundError(f"{path}: not a decoder folder (needs {CONFIG_NAME} and {WEIGHTS_NAME})")
-        config = load_config(path / CONFIG_NAME)
-        wrong = [f"{k} {getattr(config, k, None)!r} (expected {v!r})" for k, v in (expect or {}).items()
-                 if getattr(config, k, None) != v]
-        if wrong:
-            raise ValueError(f"decoder at {path} does not match: {', '.join(wrong)}")
-        with torch.device("meta"):
-            model = cls(config)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / WEIGHTS_NAME), device=str(device)).items()}
-        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-        if missing or unexpected:
-            raise ValueError(f"{path / WEIGHTS_NAME}: missing weights {missing}, unexpected weights {unexpected}")
-        model._set_rope()
-        return model
-
-
-def load_config(file: Path) -> DecoderConfig:
-    """A :class:`DecoderConfig` from JSON; unknown keys and newer versions warn, missing fields raise."""
-    raw = json.loads(file.read_text())
-    fields = dataclasses.fields(DecoderConfig)
-    missing = sorted(f.name for f in fields if f.default is dataclasses.MISSING and f.name not in raw)
-    if missing:
-        raise ValueError(f"{file}: not a decoder config (missing {', '.join(missing)})")
-    names = {f.name for f in fields}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        warnings.warn(f"{file}: ignoring unknown config keys {', '.join(unknown)}", stacklevel=3)
-    if raw.get("version", VERSION) > VERSION:
-        warnings.warn(f"{file}: config version {raw['version']} is newer than this vidit's {VERSION}", stacklevel=3)
-    return DecoderConfig(**{k: v for k, v in raw.items() if k in names})
+    def loaded(self) -> None:
+        self._set_rope()

@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from envs.cli import UsageError, run
-from envs.files import atomic_path, atomic_write_bytes
-from worldmodel.decoder import CONFIG_NAME, WEIGHTS_NAME, Decoder
+from vidit.cli import UsageError, run
+from vidit.files import atomic_path, atomic_write_bytes
+from vidit.pretrained import CONFIG_NAME, WEIGHTS_NAME
+from worldmodel.decoder import Decoder
 
 # Our parameter names -> HF Llama's, per layer and for the whole model.
 LAYER_NAMES = {

@@ -8,6 +8,8 @@ only the finished ones. Thin adapters sit on top: :class:`ImaginationGymEnv`, a 
 Reward is pluggable: ``reward_fn(frames uint8 [N, H, W, 3], goal uint8 [H, W, 3] | None) -> [N]``;
 the default is the negative mean squared distance to the goal image in [0, 1] pixels (0 without a goal);
 ``classifier_reward(classifier)`` rewards each frame with a success classifier's probability instead.
+
+Importing this module registers ``vidit/Imagination-v0`` (:func:`make_imagination_env`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ import numpy as np
 import torch
 
 from worldmodel.simulator import VideoSimulator, resolve_model
+
+if "vidit/Imagination-v0" not in gym.registry:
+    gym.register(id="vidit/Imagination-v0", entry_point="worldmodel.imagination:make_imagination_env",
+                 max_episode_steps=15, nondeterministic=False)
 
 RewardFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from envs.files import atomic_path
+from vidit.files import atomic_path
 from worldmodel.simulator import resolve_model
 from worldmodel.tokenizer import VQTokenizer
 

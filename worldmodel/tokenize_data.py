@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from envs.cli import UsageError, run
 from envs.dataset import EpisodeDataset
-from envs.files import atomic_path
+from vidit.cli import UsageError, run
+from vidit.files import atomic_path
 from worldmodel.tokenizer import VQTokenizer
 
 SHARD_VERSION = 1

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import VQModel
+from safetensors import SafetensorError
 
-from envs.files import write_json
 from envs.video import resize_center_crop
+from vidit.files import write_json
 
 VIDIT_FILE = "vidit_tokenizer.json"
 VERSION = 1
@@ -198,5 +199,8 @@ class VQTokenizer:
         if frame_size is not None and saved is not None and frame_size != saved:
             raise ValueError(f"{directory}: tokenizer was trained on {saved}x{saved} frames, "
                              f"not {frame_size}x{frame_size}")
-        model = VQModel.from_pretrained(directory, low_cpu_mem_usage=False)
+        try:
+            model = VQModel.from_pretrained(directory, low_cpu_mem_usage=False)
+        except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # truncated or corrupt files
+            raise ValueError(f"{directory}: unreadable tokenizer ({' '.join(str(e).split())[:300]})") from None
         return cls(model, frame_size or saved or AMUSED_FRAME_SIZE)

@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from envs.cli import UsageError, run
 from envs.dataset import EpisodeDataset
-from envs.files import append_csv, write_json
+from vidit.cli import UsageError, run
+from vidit.files import append_csv, write_json
 from worldmodel import checkpoints
 from worldmodel.classifier import ClassifierConfig, SuccessClassifier
 from worldmodel.recon import load_tokenizer, reconstructions

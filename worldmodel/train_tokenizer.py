@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from envs.cli import UsageError, run
 from envs.dataset import EpisodeDataset
-from envs.files import atomic_path, atomic_write_bytes
 from envs.video import resize_center_crop
+from vidit.cli import UsageError, run
+from vidit.files import atomic_path, atomic_write_bytes
 from worldmodel.tokenizer import PRESETS, VQTokenizer
 
 CHECKPOINT = "checkpoint.pt"

@@ -28,8 +28,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from envs.cli import UsageError, run
-from envs.files import append_csv, write_json
+from vidit.cli import UsageError, run
+from vidit.files import append_csv, write_json
 from worldmodel import checkpoints
 from worldmodel.actions import ActionEncoder
 from worldmodel.clips import ClipSampler, PackedSampler, load_episodes

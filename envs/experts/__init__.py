@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from envs.cli import UsageError
+from vidit.cli import UsageError
 
 POLICIES = ("expert", "near_miss", "random", "walk_left", "walk_right", "walk_up", "walk_down")
 

@@ -17,7 +17,8 @@ the env's tasks) each setting runs episodes with the env's ``task=T``:
 * ``expert``: the scripted expert of T (it reads the task: an upper bound).
 
 Episodes: RoboDesk on the benchmark instances 0..N-1 (``--instances``, default 30), Crafter on starts
-0..N-1 (``--seeds``, default 50), with the env's whole step budget (``--steps``: RoboDesk 15, Crafter
+0..N-1 (``--seeds``, default 50); ``--held-out`` runs development episodes instead, to tune on (RoboDesk's
+held-out instances 30.., Crafter seeds 1000..), with the env's whole step budget (``--steps``: RoboDesk 15, Crafter
 100) and ``stop_on_success=False``, so an episode shows every task done in it (a wrong button pressed
 after the right one counts too). Each episode is one ``run_agent`` run with ``--seed s`` (s: the
 instance or start), under ``--out/runs/<setting>/<T>/{instance<s>,seed<s>}/`` with its mp4 and
@@ -92,6 +93,9 @@ class _BenchSettings:
     instances: Optional[int] = field(default=None, metadata={
         "help": "RoboDesk: benchmark instances 0..N-1 per task (none: 30)"})
     seeds: Optional[int] = field(default=None, metadata={"help": "Crafter: starts 0..N-1 per task (none: 50)"})
+    held_out: bool = field(default=False, metadata={
+        "help": "development episodes, to tune on: RoboDesk's held-out instances 30.. (the shipped demos come from "
+                "instance 45), Crafter seeds 1000.. (none of the benchmark's)"})
     steps: Optional[int] = field(default=None, metadata={
         "help": "control steps per episode, always all of them (none: the env's budget, RoboDesk 15, Crafter 100)"})
     model: Optional[str] = field(default=None, metadata={
@@ -134,7 +138,8 @@ class DemoBenchConfig(MPCConfig, _BenchSettings):
         if self.env == "robodesk":
             self.instances = 30 if self.instances is None else self.instances
             if not 1 <= self.instances <= 30:
-                raise UsageError(f"--instances must lie in [1, 30] (the benchmark instances), got {self.instances}")
+                raise UsageError(f"--instances must lie in [1, 30] (30 benchmark and 30 held-out instances), "
+                                 f"got {self.instances}")
         else:
             self.seeds = 50 if self.seeds is None else self.seeds
             if self.seeds < 1:
@@ -154,7 +159,8 @@ class DemoBenchConfig(MPCConfig, _BenchSettings):
     @property
     def starts(self) -> range:
         """The instances (RoboDesk) or starts (Crafter) every task row runs."""
-        return range(self.instances if self.env == "robodesk" else self.seeds)
+        n, first = (self.instances, 30) if self.env == "robodesk" else (self.seeds, 1000)
+        return range(first, first + n) if self.held_out else range(n)
 
 
 def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentConfig]]:

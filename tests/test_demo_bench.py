@@ -50,6 +50,11 @@ def test_episode_grid_seeds_demos_and_agents(tmp_path):
     assert len(grid) == 5 * 8 * 50 and grid["imitate", "walk_left", 7].seed == 7
     assert grid["no-demo", "chop_wood", 7].seed == grid["no-demo", "walk_left", 7].seed, "rows share their starts"
     assert grid["imitate", "walk_left", 7].demo == "walk_left.mp4"
+    dev = {(s, t, i): c for s, t, i, c in episode_configs(DemoBenchConfig(out=tmp_path, instances=10, held_out=True))}
+    assert {i for _, _, i in dev} == set(range(30, 40)) and dev["mpc-demo", "push_red", 31].instance == 31
+    assert dev["imitate", "push_red", 31].out.name == "instance31"
+    crafter_dev = episode_configs(DemoBenchConfig(env="crafter", out=tmp_path, seeds=3, held_out=True))
+    assert {i for _, _, i, _ in crafter_dev} == {1000, 1001, 1002}
     quick = DemoBenchConfig(env="robodesk", quick=True, out=tmp_path, samples=32, horizon=4)
     assert (quick.tasks, quick.instances, quick.steps, quick.samples, quick.horizon) == (
         ("push_red", "push_green"), 2, 3, 8, 2)

@@ -35,10 +35,10 @@ class VideoCost:
             raise ValueError(f"cost pool {pool}: must be >= 1 and divide the frame size {frame_shape[:2]}")
         self.kind, self.frame_shape, self.classifiers = kind, tuple(frame_shape), classifiers
         self.mse_weight, self.logit_weight, self.pool = mse_weight, logit_weight, pool
-        self.goal: np.ndarray | None = None
 
-    def set_goal(self, goal: np.ndarray | None) -> None:
-        """The goal image, uint8 of ``frame_shape``; None: no goal (only the classifier cost works then)."""
+    def check_goal(self, goal: np.ndarray | None) -> np.ndarray | None:
+        """The goal image as an array, uint8 of ``frame_shape``; None: no goal (only the unconditioned
+        classifier cost works then). Raises a one-line ValueError for a goal this cost cannot use."""
         if goal is not None:
             goal = np.asarray(goal)
             if goal.shape != self.frame_shape:
@@ -47,22 +47,23 @@ class VideoCost:
             raise ValueError("the mse cost needs a goal image (pass --goal, a push_red instance or a --demo)")
         elif self.conditioned:
             raise ValueError("a demo-conditioned classifier needs a goal frame (pass --demo or --goal)")
-        self.goal = goal
+        return goal
 
     @property
     def conditioned(self) -> bool:
         return self.kind == "classifier" and any(c.config.conditioned for c in self.classifiers)
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        """Costs ``[N]`` of predicted videos uint8 ``[N, H, *frame_shape]``."""
+    def __call__(self, frames: np.ndarray, goal: np.ndarray | None = None) -> np.ndarray:
+        """Costs ``[N]`` of predicted videos uint8 ``[N, H, *frame_shape]`` against ``goal`` (see :meth:`check_goal`)."""
+        goal = self.check_goal(goal)
         n = len(frames)
         cost = np.zeros(n)
-        if self.goal is not None:
-            diff = self._blocks(frames.astype(np.float32) / 255) - self._blocks(self.goal.astype(np.float32) / 255)
+        if goal is not None:
+            diff = self._blocks(frames.astype(np.float32) / 255) - self._blocks(goal.astype(np.float32) / 255)
             mse = (diff ** 2).reshape(n, -1).sum(1) * self.pool ** 2
             cost += mse if self.kind == "mse" else self.mse_weight * mse
         if self.kind == "classifier":
-            cost -= self.logit_weight * sum(c.logits(frames, self.goal if c.config.conditioned else None).sum(1)
+            cost -= self.logit_weight * sum(c.logits(frames, goal if c.config.conditioned else None).sum(1)
                                             for c in self.classifiers)
         return cost
 

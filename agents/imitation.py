@@ -7,15 +7,18 @@ frames, the last ``query_frames`` observations, fewer early in an episode); the 
 ``query + imagined`` and the actions of the imagined transitions form the plan. With several
 candidates the plan whose actions the IDM finds most likely wins. The agent executes
 ``replan_every`` planned actions, then plans again from what it really saw. Defaults follow the
-paper's main setting (k=1 demo of 8 frames, 4 query frames, 4 generated).
+paper's main setting (k=1 demo of 8 frames, 4 query frames, 4 generated). With ``pick="cost"`` the
+candidate whose imagined frames a cost (the MPC agent's, e.g. a demo-conditioned classifier) rates
+closest to the demo's last frame wins instead.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 import numpy as np
 
+from agents.costs import VideoCost
 from idm.model import InverseDynamics
 from worldmodel.simulator import VideoSimulator
 
@@ -27,7 +30,10 @@ class ImitationConfig:
     query_frames: int = field(default=4, metadata={"help": "recent observations in the prompt"})
     gen_frames: int = field(default=4, metadata={"help": "frames imagined per planning round (plan length)"})
     replan_every: int = field(default=4, metadata={"help": "planned actions executed before replanning"})
-    n_candidates: int = field(default=1, metadata={"help": "imagined futures per round; keep the IDM's surest"})
+    n_candidates: int = field(default=1, metadata={"help": "imagined futures per round; --pick says which wins"})
+    pick: Literal["idm", "cost"] = field(default="idm", metadata={
+        "help": "idm: the future whose actions the IDM finds likeliest; cost: the one the cost (--cost, "
+                "--classifier) rates best against the demo's last frame"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
     top_k: Optional[int] = field(default=None, metadata={"help": "sample among the k likeliest ids (none: all)"})
 
@@ -37,6 +43,8 @@ class ImitationConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.replan_every > self.gen_frames:
             raise ValueError(f"--replan-every {self.replan_every} exceeds the plan length --gen-frames {self.gen_frames}")
+        if self.pick == "cost" and self.n_candidates < 2:
+            raise ValueError("--pick cost chooses among imagined futures: give --n-candidates >= 2")
         if self.temperature <= 0 or (self.top_k is not None and self.top_k < 1):
             raise ValueError("--temperature must be > 0 and --top-k >= 1")
 
@@ -48,8 +56,11 @@ class ImitationConfig:
 class ImitationAgent:
     """Plans for a batch of parallel episodes at once (one batched ``imagine`` call per round)."""
 
-    def __init__(self, simulator: VideoSimulator, idm: InverseDynamics, config: ImitationConfig = ImitationConfig()):
-        self.sim, self.idm, self.cfg = simulator, idm, config
+    def __init__(self, simulator: VideoSimulator, idm: InverseDynamics, config: ImitationConfig = ImitationConfig(),
+                 cost: VideoCost | None = None):
+        self.sim, self.idm, self.cfg, self.cost = simulator, idm, config, cost
+        if config.pick == "cost" and cost is None:
+            raise ValueError("--pick cost needs a cost to rank the imagined futures")
         window = config.query_frames + config.gen_frames
         if window > idm.config.window:
             raise ValueError(f"query + generated frames ({window}) exceed the IDM's window of {idm.config.window}")
@@ -64,6 +75,10 @@ class ImitationAgent:
         if demo is not None and len(demo) < c.demo_length:
             raise ValueError(f"the demo has {len(demo)} frames; {c.n_demos} clip(s) of {c.demo_frames} need {c.demo_length}")
         self.demos = [] if demo is None else [demo[i * c.demo_frames:(i + 1) * c.demo_frames] for i in range(c.n_demos)]
+        if c.pick == "cost":
+            if demo is None:
+                raise ValueError("--pick cost ranks futures against the demo's last frame: pass --demo")
+            self.goal = self.cost.check_goal(demo[-1])
         self.seeds = list(seeds) if seeds is not None else [0] * b
         self.history: list[list[np.ndarray]] = [[] for _ in range(b)]
         self.plan: list[list[Any]] = [[] for _ in range(b)]
@@ -95,7 +110,10 @@ class ImitationAgent:
         actions, loglik = self.idm.predict(window.reshape(-1, *window.shape[2:]))
         planned = slice(seen - 1, None)  # transitions into the imagined frames
         actions = actions.reshape(len(rows), c.n_candidates, *actions.shape[1:])[:, :, planned]
-        best = loglik.reshape(len(rows), c.n_candidates, -1)[:, :, planned].mean(-1).argmax(1)
+        if c.pick == "cost":
+            best = self.cost(futures.reshape(-1, *futures.shape[2:]), self.goal).reshape(len(rows), -1).argmin(1)
+        else:
+            best = loglik.reshape(len(rows), c.n_candidates, -1)[:, :, planned].mean(-1).argmax(1)
         for r, i in enumerate(rows):
             self.plan[i] = [self._to_env(a) for a in actions[r, best[r]][:c.replan_every]]
             self.imagined[i] = list(futures[r, best[r]][:c.replan_every])

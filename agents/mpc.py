@@ -118,7 +118,7 @@ class MPCAgent:
                 goals[i] = self.goal
             elif demo is not None and self.goal_fn is not None:
                 goals[i] = self.goal_fn(demo, obs[i], seeds[i])
-            self.cost.set_goal(goals[i])  # checks its shape now, before the episode starts
+            goals[i] = self.cost.check_goal(goals[i])  # checked now, before the episode starts
         self.goals, self.seeds = goals, seeds
         self.planners = [Planner(self.cfg, self.space.low, self.space.high, seed=s) for s in seeds]
         self.history = [[o] for o in obs]
@@ -134,7 +134,6 @@ class MPCAgent:
             if self.steps[i]:
                 self.history[i].append(obs[i])
             context, past = self._context(i)
-            self.cost.set_goal(self.goals[i])
             best: dict = {}
 
             def cost_fn(samples: np.ndarray, i=i, context=context, past=past, best=best) -> np.ndarray:
@@ -142,7 +141,7 @@ class MPCAgent:
                 k = self.cfg.futures
                 frames = self.predictor(i, context, past, np.repeat(samples, k, axis=0),
                                         seed=self.seeds[i] * 100_003 + self.calls[i])
-                per_future = self.cost(frames).reshape(len(samples), k)
+                per_future = self.cost(frames, self.goals[i]).reshape(len(samples), k)
                 costs = per_future.min(1) if self.cfg.futures_reduce == "min" else per_future.mean(1)
                 best["frame"] = frames[int(np.argmin(costs)) * k, 0]
                 return costs

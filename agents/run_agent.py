@@ -160,6 +160,18 @@ def _goal_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return goal
 
 
+def _cost(cfg: RunAgentConfig, env_id: str, frame_shape: tuple, classifier_name, ids: dict,
+          with_classifier: bool) -> VideoCost:
+    """The ``--cost`` for ``env_id``, with its classifiers loaded if ``with_classifier`` (recorded in ``ids``)."""
+    classifiers = []
+    if with_classifier:
+        if classifier_name is None:
+            raise UsageError(f"no shipped success classifier for {env_id}; pass --classifier or use --cost mse")
+        classifiers = [c.to(cfg.device) for c in load_classifiers(classifier_name)]
+        ids["classifier"] = str(classifier_name)
+    return VideoCost(cfg.cost, frame_shape, classifiers, cfg.mse_weight, cfg.logit_weight, cfg.cost_pool)
+
+
 def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict, VideoSimulator | None]:
     """The agent for ``env_list`` (parallel copies of one env), what identifies its models, and the world
     model it imagines with (None for baselines and the oracle without a demo)."""
@@ -182,15 +194,13 @@ def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict, VideoS
         if idm.config.frame_size != sim.frame_size:
             raise UsageError(f"IDM {idm_name} reads {idm.config.frame_size}px frames; world model {model} makes "
                              f"{sim.frame_size}px")
-        return ImitationAgent(sim, idm, cfg), {**ids, "idm": str(idm_name)}, sim
-    classifiers = []
+        cost = _cost(cfg, env_id, frame_shape, classifier_name, ids, cfg.cost == "classifier") \
+            if cfg.pick == "cost" else None
+        return ImitationAgent(sim, idm, cfg, cost), {**ids, "idm": str(idm_name)}, sim
     picks_goal = cfg.demo is not None and cfg.n_candidates > 1 and classifier_name is not None
-    if cfg.cost == "classifier" or picks_goal:  # the classifier also keeps the likeliest of the imagined goals
-        if classifier_name is None:
-            raise UsageError(f"no shipped success classifier for {env_id}; pass --classifier or use --cost mse")
-        classifiers = [c.to(cfg.device) for c in load_classifiers(classifier_name)]
-        ids["classifier"] = str(classifier_name)
-    cost = VideoCost(cfg.cost, frame_shape, classifiers, cfg.mse_weight, cfg.logit_weight, cfg.cost_pool)
+    # the classifier also keeps the likeliest of the imagined goals
+    cost = _cost(cfg, env_id, frame_shape, classifier_name, ids, cfg.cost == "classifier" or picks_goal)
+    classifiers = cost.classifiers
     goal_fn = None
     if cost.conditioned:  # the demo's end is the goal the classifier compares each frame with
         goal_fn = lambda demo, obs, seed: demo[-1]  # noqa: E731

@@ -115,8 +115,7 @@ def main(cfg: CostRankingConfig) -> list[dict]:
             predicted = sim.rollout(ep["start"][None], acts, temperature=cfg.temperature, seed=i)
             for source, frames in (("real", ep["frames"]), ("model", predicted)):
                 for (kind, k), cost in costs.items():
-                    cost.set_goal(ep["goal"])
-                    scores.setdefault((source, kind, k), []).append(_scores(cost(frames), ep, acts, cfg.gamma))
+                    scores.setdefault((source, kind, k), []).append(_scores(cost(frames, ep["goal"]), ep, acts, cfg.gamma))
         for (source, kind, k), per in scores.items():
             mean = {m: float(np.mean([p[m] for p in per])) for m in per[0]}
             rows.append({"std_scale": s, "frames": source, "cost": kind, "pool": k, "rho": round(mean["rho"], 3),

@@ -101,6 +101,11 @@ class _BenchSettings:
     model: Optional[str] = field(default=None, metadata={
         "help": "world model folder or shipped name (none: the env's)"})
     idm: Optional[str] = field(default=None, metadata={"help": "IDM folder or shipped name (none: the env's)"})
+    n_candidates: int = field(default=1, metadata={
+        "help": "imitation settings: imagined futures per planning round (--pick says which wins)"})
+    pick: Literal["idm", "cost"] = field(default="idm", metadata={
+        "help": "imitation settings: idm keeps the future the IDM finds likeliest; cost the one the MPC cost "
+                "(--cost, --classifier) rates best against the demo's last frame"})
     temperature: float = field(default=1.0, metadata={"help": "world-model sampling temperature"})
     top_k: Optional[int] = field(default=None, metadata={"help": "world-model top-k sampling (none: all ids)"})
     workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
@@ -173,11 +178,13 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
                 demo = {"imitate": f"{task}.mp4", "mpc-demo": f"{task}.mp4",
                         "random-demo": RANDOM_DEMO[cfg.env]}.get(setting)
                 agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert"}.get(setting, "imitate")
+                imitation = {"n_candidates": cfg.n_candidates, "pick": cfg.pick if demo else "idm"} \
+                    if agent == "imitate" else {}
                 name = f"instance{start:02d}" if cfg.env == "robodesk" else f"seed{start}"
                 out.append((setting, task, start, RunAgentConfig(**{
                     **planner, "env": ENVS[cfg.env], "task": task, "demo": demo, "agent": agent, "episodes": 1,
                     "seed": start, "instance": start if cfg.env == "robodesk" else 0,
-                    "model": cfg.model, "idm": cfg.idm, "temperature": cfg.temperature, "top_k": cfg.top_k,
+                    "model": cfg.model, "idm": cfg.idm, **imitation, "temperature": cfg.temperature, "top_k": cfg.top_k,
                     "max_steps": cfg.steps, "stop_on_success": False, "threads": cfg.threads, "device": cfg.device,
                     "out": cfg.out / "runs" / setting / task / name})))
     return out

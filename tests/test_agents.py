@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import envs
+from agents.costs import VideoCost
 from agents.imitation import ImitationAgent, ImitationConfig
 from agents.run_agent import RunAgentConfig, check_demo_env, config_json, finished_run, main, run_episodes
 from envs.demos import RECIPES, load_demo
@@ -47,6 +48,23 @@ def test_imitation_agent_in_push_red_and_same_seed_same_episode(push_red_models)
     assert a["steps"] == 3 and agent.plans == 2  # replanned after 2 of the 3 steps
     assert np.array_equal(frames_a, frames_b) and a["success"] == b["success"]
     env.close()
+
+
+def test_pick_cost_keeps_the_future_nearest_the_demos_end(push_red_models, monkeypatch):
+    sim = VideoSimulator.from_pretrained(push_red_models[0])
+    demo = np.zeros((8, 64, 64, 3), np.uint8)
+    demo[-1] = 200  # the demo ends on a light frame; candidate 2 imagines it, 0 and 1 do not
+    futures = np.stack([np.full((4, 64, 64, 3), v, np.uint8) for v in (0, 90, 200)])[None]
+    monkeypatch.setattr(sim, "imagine_batch", lambda *a, **k: futures)
+    idm = InverseDynamics.from_pretrained(push_red_models[1])
+    agent = ImitationAgent(sim, idm, ImitationConfig(n_candidates=3, pick="cost"), VideoCost("mse", (64, 64, 3)))
+    agent.reset([demo[0]], demo=demo, seeds=[0])
+    agent.act([demo[0]])
+    assert agent.imagined[0][0].min() == 200 and agent.plans == 1
+    with pytest.raises(ValueError, match="--n-candidates >= 2"):
+        ImitationConfig(pick="cost")
+    with pytest.raises(ValueError, match="needs a cost"):
+        ImitationAgent(sim, idm, ImitationConfig(n_candidates=2, pick="cost"))
 
 
 @pytest.mark.parametrize("agent", ["random", "expert"])

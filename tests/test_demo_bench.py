@@ -53,6 +53,10 @@ def test_episode_grid_seeds_demos_and_agents(tmp_path):
     dev = {(s, t, i): c for s, t, i, c in episode_configs(DemoBenchConfig(out=tmp_path, instances=10, held_out=True))}
     assert {i for _, _, i in dev} == set(range(30, 40)) and dev["mpc-demo", "push_red", 31].instance == 31
     assert dev["imitate", "push_red", 31].out.name == "instance31"
+    picked = {(s, t): c for s, t, i, c in episode_configs(DemoBenchConfig(out=tmp_path, instances=1, n_candidates=4,
+                                                                         pick="cost"))}
+    assert (picked["imitate", "push_red"].pick, picked["imitate", "push_red"].n_candidates) == ("cost", 4)
+    assert picked["no-demo", "push_red"].pick == "idm" and picked["mpc-demo", "push_red"].n_candidates == 1
     crafter_dev = episode_configs(DemoBenchConfig(env="crafter", out=tmp_path, seeds=3, held_out=True))
     assert {i for _, _, i, _ in crafter_dev} == {1000, 1001, 1002}
     quick = DemoBenchConfig(env="robodesk", quick=True, out=tmp_path, samples=32, horizon=4)

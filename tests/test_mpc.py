@@ -31,22 +31,18 @@ def test_costs_rank_frames_by_goal_distance_and_success():
     goal = np.full((64, 64, 3), 200, np.uint8)
     frames = np.stack([np.full((2, 64, 64, 3), v, np.uint8) for v in (0, 150, 200)])
     mse = VideoCost("mse", (64, 64, 3))
-    mse.set_goal(goal)
-    assert list(np.argsort(mse(frames))) == [2, 1, 0]
+    assert list(np.argsort(mse(frames, goal))) == [2, 1, 0]
     clf = SuccessClassifier.from_pretrained("push-red")
     env = envs.make("push_red")
     start, info = env.reset(options={"instance": 0})
     env.close()
-    both = VideoCost("classifier", (64, 64, 3), clf)
-    both.set_goal(None)  # classifier only
+    both = VideoCost("classifier", (64, 64, 3), clf)  # without a goal: classifier only
     pressed = np.stack([np.stack([start] * 2), np.stack([info["goal"]] * 2)])
     costs = both(pressed)
     assert costs[1] < costs[0]  # the goal frame shows the lit button: likelier success, lower cost
     two = load_classifiers("push-red+push-red-k8")  # several classifiers: their logits add up
     summed = VideoCost("classifier", (64, 64, 3), two)
-    summed.set_goal(None)
     k8 = VideoCost("classifier", (64, 64, 3), two[1])
-    k8.set_goal(None)
     np.testing.assert_allclose(summed(pressed), costs + k8(pressed), rtol=1e-5)
     quarter = load_classifiers("0.25*push-red")[0]  # a weighted term scales its logits
     np.testing.assert_allclose(quarter.logits(pressed), 0.25 * clf.logits(pressed), rtol=1e-5, atol=1e-5)
@@ -54,9 +50,9 @@ def test_costs_rank_frames_by_goal_distance_and_success():
         with pytest.raises(ValueError, match="WEIGHT\\*NAME"):
             load_classifiers(bad)
     with pytest.raises(ValueError, match=r"expected \(64, 64, 3\)"):
-        mse.set_goal(np.zeros((32, 32, 3), np.uint8))
+        mse(frames, np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="needs a goal image"):
-        mse.set_goal(None)
+        mse.check_goal(None)
 
 
 def test_pooled_mse_is_graded_where_pixel_mse_is_flat():
@@ -66,11 +62,9 @@ def test_pooled_mse_is_graded_where_pixel_mse_is_flat():
         return f
     frames = np.stack([square(x)[None] for x in (12, 40)])  # near the goal pose, far from it: no overlap
     pixel, pooled = VideoCost("mse", (64, 64, 3)), VideoCost("mse", (64, 64, 3), pool=16)
-    for cost in (pixel, pooled):
-        cost.set_goal(square(4))
-    near, far = pixel(frames)
+    near, far = pixel(frames, square(4))
     assert near == pytest.approx(far)
-    near, far = pooled(frames)
+    near, far = pooled(frames, square(4))
     assert near < far
     with pytest.raises(ValueError, match="divide the frame size"):
         VideoCost("mse", (64, 64, 3), pool=5)
@@ -157,7 +151,7 @@ def test_futures_score_each_sample_over_imagined_futures(push_red_models, reduce
     assert actions.shape == (6, 2, 5) and np.array_equal(actions[::2], samples)
     assert np.array_equal(actions[1::2], samples)
     assert not np.array_equal(frames[0], frames[1])  # one sample, two different futures
-    per_future = cost(frames).reshape(3, 2)
+    per_future = cost(frames, np.full((64, 64, 3), 255, np.uint8)).reshape(3, 2)
     assert not np.allclose(per_future.min(1), per_future.mean(1))
     np.testing.assert_allclose(got[0], getattr(per_future, reduce)(1))
     with pytest.raises(ValueError, match="--futures >= 1"):

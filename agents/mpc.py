@@ -18,7 +18,8 @@ model from a demo video of another instance (:func:`goal_from_demo`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Literal, Optional, Protocol, Sequence
 
 import gymnasium as gym
@@ -26,6 +27,7 @@ import numpy as np
 
 from agents.costs import CostKind, VideoCost
 from agents.planners import Planner, PlannerConfig
+from agents.presets import MODEL, VP2, apply_preset
 from worldmodel.simulator import VideoSimulator
 
 
@@ -49,6 +51,26 @@ class MPCConfig(PlannerConfig):
         "help": "imagined futures per sample, their costs combined by --futures-reduce (1: VP²; K: K x compute)"})
     futures_reduce: Literal["mean", "min"] = field(default="mean", metadata={
         "help": "how a sample's K futures' costs combine: mean (expected cost) or min (the best future: optimism)"})
+
+    preset: str = field(default=MODEL, metadata={
+        "help": "MPC recipe: model (the world model's recommended one, stored with it; VP²'s where it has none), "
+                "vp2 (VP²'s settings: 200 samples x horizon 10, their noise, 2 context frames), or another name "
+                "in the model's mpc_presets.json; a flag you give beats it"})
+
+    @classmethod
+    def preset_model(cls, values: dict) -> Path | None:
+        """The world-model folder whose presets apply to these flag values (None: no model, VP²'s settings)."""
+        return None
+
+    @classmethod
+    def with_preset(cls, values: dict, given: set[str]) -> dict:
+        """Flag values with the preset's settings where no flag was given (see :mod:`agents.presets`)."""
+        model = cls.preset_model(values)
+        if model is None:
+            if values.get("preset", MODEL) not in (MODEL, VP2):
+                raise ValueError(f"--preset {values['preset']}: presets are stored with a world model, and none is used")
+            return values
+        return apply_preset(values, given, model, {f.name for f in fields(MPCConfig)} - {"preset"})
 
     def __post_init__(self):
         PlannerConfig.__post_init__(self)

@@ -45,12 +45,12 @@ from idm.model import InverseDynamics
 from vidit.cli import UsageError, defaults_json, run
 from vidit.files import write_json
 from worldmodel.classifier import load_classifiers
-from worldmodel.simulator import VideoSimulator
+from worldmodel.simulator import VideoSimulator, resolve_model
 
 # Shipped world model, IDM and MPC success classifier per env id. push_red plans with ``push-red-k8``
 # (success 8 steps ahead), which grades the approach where ``push-red`` (success now) is flat.
 DEFAULTS = {"vidit/PushRed-v0": ("robodesk-push-red", "push-red", "push-red-k8"),
-            "vidit/RoboDesk-v0": ("robodesk", "push-red", "desk-demo-k8"),
+            "vidit/RoboDesk-v0": ("robodesk", "robodesk", "desk-demo-k8"),
             "vidit/Crafter-v0": ("crafter", "crafter", None)}
 INSTANCE_ENVS = ("vidit/PushRed-v0", "vidit/RoboDesk-v0")  # envs whose episodes start from task instances
 GOAL_ENVS = ("vidit/PushRed-v0",)  # envs whose instance goal image the agent may use (VP²'s protocol)
@@ -92,6 +92,14 @@ class _RunSettings:
 @dataclass
 class RunAgentConfig(MPCConfig, ImitationConfig, _RunSettings):
     """Run an agent (the VidIT imitation agent, the MPC agent or a baseline) in a real env, from a demo video."""
+
+    @classmethod
+    def preset_model(cls, values: dict) -> Path | None:
+        """The planning agents take their recipe from the world model they plan with (the env's shipped one)."""
+        if values.get("agent") not in ("mpc", "oracle"):
+            return None
+        model = values.get("model") or DEFAULTS.get(envs.resolve(values["env"])[0], (None,))[0]
+        return resolve_model(model) if model else None
 
     def __post_init__(self):
         ImitationConfig.__post_init__(self)

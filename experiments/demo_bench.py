@@ -119,6 +119,15 @@ class _BenchSettings:
 class DemoBenchConfig(MPCConfig, _BenchSettings):
     """Which task does the agent do? A confusion matrix of demo task vs tasks done, per agent setting."""
 
+    @classmethod
+    def preset_model(cls, values: dict) -> Path | None:
+        """The MPC recipe comes from the world model, for the env that has MPC settings."""
+        from worldmodel.simulator import resolve_model
+        env = values.get("env") or "robodesk"
+        if env not in CONTINUOUS or "mpc-demo" not in (values.get("settings") or SETTINGS):
+            return None
+        return resolve_model(values.get("model") or DEFAULTS[ENVS[env]][0])
+
     def __post_init__(self):
         MPCConfig.__post_init__(self)
         known = env_tasks(self.env)

@@ -93,6 +93,10 @@ class _BenchSettings:
 class MPCBenchConfig(MPCConfig, _BenchSettings):
     """VP²'s push_red MPC protocol: success over instances and seeds, beside VP²'s numbers."""
 
+    @classmethod
+    def preset_model(cls, values: dict) -> Path:
+        return resolve_model(values.get("model") or "robodesk-push-red")
+
     def __post_init__(self):
         MPCConfig.__post_init__(self)
         unknown = sorted(set(self.settings) - set(SETTINGS))

@@ -46,5 +46,5 @@ def test_run_agent_on_shipped_robodesk_defaults_records_every_task(tmp_path):
     pytest.importorskip("robodesk")
     video, row = _episode(tmp_path / "g", env="robodesk", task="push_green", demo="push_green.mp4", max_steps=2)
     saved = json.loads((tmp_path / "g" / "metrics.json").read_text())
-    assert saved["model"] == "robodesk" and saved["idm"] == "push-red" and row["steps"] == 2
+    assert saved["model"] == "robodesk" and saved["idm"] == "robodesk" and row["steps"] == 2
     assert set(row["task_success"]) == {"push_red", "push_green", "push_blue"}

@@ -84,14 +84,27 @@ def parser_for(cls: type, prog: str | None = None, description: str | None = Non
     return parser
 
 
+_UNSET = object()
+
+
+def given_flags(cls: type, argv: list[str] | None = None) -> set[str]:
+    """The fields of ``cls`` that ``argv`` sets, rather than leaving them to their defaults."""
+    probe = parser_for(cls)
+    probe.set_defaults(**{f.name: _UNSET for f in dataclasses.fields(cls) if f.init})
+    return {k for k, v in vars(probe.parse_args(argv)).items() if v is not _UNSET}
+
+
 def parse(cls: type[C], argv: list[str] | None = None, prog: str | None = None) -> C:
-    """Parse ``argv`` into an instance of dataclass ``cls``; its ``__post_init__`` validates."""
+    """Parse ``argv`` into an instance of dataclass ``cls``; its ``__post_init__`` validates. A class with
+    ``with_preset(values, given)`` may fill the flags the user did not give (e.g. from a named preset)."""
     ns = parser_for(cls, prog=prog).parse_args(argv)
     values = vars(ns)
     hints = typing.get_type_hints(cls)
     for name, value in values.items():
         if typing.get_origin(_unwrap_optional(hints[name])[0]) is tuple and value is not None:
             values[name] = tuple(value)
+    if hasattr(cls, "with_preset"):
+        values = cls.with_preset(values, given_flags(cls, argv))
     return cls(**values)
 
 

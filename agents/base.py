@@ -17,8 +17,14 @@ class Agent(Protocol):
     """``reset`` at the episodes' first observations (with an optional demo ``[T, H, W, 3]``, one seed
     per episode and the envs' goal images where they have one), then ``act`` on each step's
     observations; ``active[i]`` False skips a finished episode (its action is None). ``predictions[i]`` is the frame the agent expects episode ``i``'s env to show
-    after its last action (None when it does not imagine), shown beside the real one in videos."""
+    after its last action (None when it does not imagine), shown beside the real one in videos; ``goals[i]``
+    the goal image it pursues in episode ``i`` (None: none), shown too; ``plan_seconds`` the wall time of
+    each planning call; ``close`` frees what it holds (worker processes)."""
     predictions: list[np.ndarray | None]
+    goals: list[np.ndarray | None]
+    plan_seconds: list[float]
+
+    def close(self) -> None: ...
 
     def reset(self, obs: Sequence[np.ndarray], demo: np.ndarray | None = None,
               seeds: Sequence[int] | None = None, goals: Sequence[np.ndarray | None] | None = None) -> None: ...
@@ -32,6 +38,8 @@ class PolicyAgent:
     def __init__(self, envs: Sequence[gym.Env], kind: str, noise: float = 0.0):
         self.policies = [make_policy(kind, env, noise=noise, seed=0) for env in envs]
         self.predictions: list[np.ndarray | None] = [None] * len(envs)
+        self.goals: list[np.ndarray | None] = [None] * len(envs)
+        self.plan_seconds: list[float] = []
 
     def reset(self, obs: Sequence[np.ndarray], demo: np.ndarray | None = None,
               seeds: Sequence[int] | None = None, goals: Sequence[np.ndarray | None] | None = None) -> None:
@@ -41,3 +49,6 @@ class PolicyAgent:
     def act(self, obs: Sequence[np.ndarray], active: Sequence[bool] | None = None) -> list[Any]:
         active = active if active is not None else [True] * len(obs)
         return [p.act(o) if a else None for p, o, a in zip(self.policies, obs, active)]
+
+    def close(self) -> None:
+        pass

@@ -13,6 +13,7 @@ closest to the demo's last frame wins instead.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Sequence
 
@@ -66,6 +67,8 @@ class ImitationAgent:
             raise ValueError(f"query + generated frames ({window}) exceed the IDM's window of {idm.config.window}")
         self.plans = 0  # planning rounds this episode
         self.predictions: list[np.ndarray | None] = []
+        self.goals: list[np.ndarray | None] = []  # the demo says what to do: no goal image
+        self.plan_seconds: list[float] = []
 
     def reset(self, obs: Sequence[np.ndarray], demo: np.ndarray | None = None,
               seeds: Sequence[int] | None = None, goals: Sequence[np.ndarray | None] | None = None) -> None:
@@ -83,7 +86,7 @@ class ImitationAgent:
         self.history: list[list[np.ndarray]] = [[] for _ in range(b)]
         self.plan: list[list[Any]] = [[] for _ in range(b)]
         self.imagined: list[list[np.ndarray]] = [[] for _ in range(b)]
-        self.plans, self.predictions = 0, [None] * b
+        self.plans, self.predictions, self.goals = 0, [None] * b, [None] * b
 
     def act(self, obs: Sequence[np.ndarray], active: Sequence[bool] | None = None) -> list[Any]:
         rows = [i for i in range(len(obs)) if active is None or active[i]]
@@ -100,6 +103,7 @@ class ImitationAgent:
     def _replan(self, rows: list[int]) -> None:
         c = self.cfg
         # the frames seen so far, up to query_frames (episodes of one batch run in step, so rows agree)
+        start = time.perf_counter()
         seen = min(len(self.history[i]) for i in rows)
         queries = np.stack([np.stack(self.history[i][-seen:]) for i in rows])
         futures = self.sim.imagine_batch(self.demos, queries, n_frames=c.gen_frames, n_samples=c.n_candidates,
@@ -117,6 +121,10 @@ class ImitationAgent:
         for r, i in enumerate(rows):
             self.plan[i] = [self._to_env(a) for a in actions[r, best[r]][:c.replan_every]]
             self.imagined[i] = list(futures[r, best[r]][:c.replan_every])
+        self.plan_seconds.append(time.perf_counter() - start)
+
+    def close(self) -> None:
+        pass
 
     def _to_env(self, action: np.ndarray) -> Any:
         kind = self.idm.config.action_space["type"]

@@ -85,6 +85,9 @@ class Predictor(Protocol):
         """Frames uint8 ``[N, H, h, w, 3]`` for ``actions [N, H, A]`` taken after ``context [C, h, w, 3]``
         of episode ``row`` (``past_actions [C - 1, A]`` led through the context)."""
 
+    def close(self) -> None:
+        """Free what the predictor holds (the oracle's worker processes)."""
+
 
 class ModelPredictor:
     """The world model as predictor."""
@@ -103,6 +106,9 @@ class ModelPredictor:
         actions = np.asarray(actions)[:, :window - len(context)]
         return self.sim.rollout(context, actions, temperature=self.temperature, top_k=self.top_k, seed=seed,
                                 past_actions=past_actions, guidance=self.guidance)
+
+    def close(self) -> None:
+        pass
 
 
 def goal_from_demo(sim: VideoSimulator, demo: np.ndarray, obs: np.ndarray, demo_frames: int, query_frames: int,
@@ -126,6 +132,7 @@ class MPCAgent:
         self.predictor, self.cost, self.cfg, self.space = predictor, cost, cfg, action_space
         self.goal_fn = goal_fn  # (demo, obs, seed) -> a goal image imagined from the demo
         self.goal = goal  # the user's goal image, for every episode
+        self.goals: list[np.ndarray | None] = []  # per episode, set by reset
         self.plan_seconds: list[float] = []
         self.predictions: list[np.ndarray | None] = []
 
@@ -187,5 +194,4 @@ class MPCAgent:
         return context, np.stack([np.zeros(self.space.shape, np.float32)] * (c - 1 - len(done)) + done)
 
     def close(self) -> None:
-        if hasattr(self.predictor, "close"):
-            self.predictor.close()
+        self.predictor.close()

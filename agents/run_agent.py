@@ -76,7 +76,8 @@ class _RunSettings:
     oracle_workers: int = field(default=2, metadata={"help": "oracle: processes stepping env copies"})
     episodes: int = field(default=1, metadata={"help": "episodes to run"})
     batch: int = field(default=1, metadata={
-        "help": "episodes run side by side (one env each), so the agent plans for all in one batched call; "
+        "help": "episodes run side by side (one env each): the imitation agent imagines for all of them in one "
+                "batched call; MPC plans them one after another (each call already batches its samples); "
                 "results are reproducible for the same --seed and --batch"})
     seed: int = field(default=0, metadata={"help": "episode i uses seed + i"})
     instance: int = field(default=0, metadata={"help": "RoboDesk: episode i starts task instance (instance + i) mod 60"})
@@ -232,7 +233,7 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
     env_id = env_list[0].spec.id
     agent.reset(obs, demo, seeds, [info.get("goal") if env_id in GOAL_ENVS else None for info in infos])
     blank = np.zeros_like(obs[0])
-    goals = [[g] if g is not None else [] for g in getattr(agent, "goals", [None] * len(obs))]
+    goals = [[g] if g is not None else [] for g in agent.goals]
     videos = [[np.concatenate([o, blank, *g], axis=1)] for o, g in zip(obs, goals)]
     rows = [{"seed": s, "instance": i, "success": False, "steps": 0, "return": 0.0} for s, i in zip(seeds, instances)]
     done = [False] * len(env_list)
@@ -324,15 +325,14 @@ def main(cfg: RunAgentConfig) -> dict:
             bar.update(n)
     for env in env_list:
         env.close()
-    if hasattr(agent, "close"):
-        agent.close()
+    agent.close()
     n = len(rows)
     summary = {"episodes": n, "success_rate": sum(r["success"] for r in rows) / n,
                "mean_steps": float(np.mean([r["steps"] for r in rows])),
                "mean_return": float(np.mean([r["return"] for r in rows])),
                "mean_wall_s": float(np.mean([r["wall_s"] for r in rows])),
                "total_wall_s": round(time.perf_counter() - start, 2)}
-    if getattr(agent, "plan_seconds", None):
+    if agent.plan_seconds:
         summary["mean_plan_s"] = round(float(np.mean(agent.plan_seconds)), 3)
     write_json(cfg.out / "metrics.json", {"env": env_id, "agent": cfg.agent, "demo": cfg.demo, **ids,
                                           "summary": summary, "episodes": rows,

@@ -44,8 +44,7 @@ class _Recorder:
         return frames
 
     def close(self) -> None:
-        if hasattr(self.predictor, "close"):
-            self.predictor.close()
+        self.predictor.close()
 
 
 def main(cfg: MPCTraceConfig) -> list[dict]:

@@ -26,7 +26,8 @@ def agent_cfg(models, out, **kw):
 def test_run_agent_imitates_in_crafter_and_writes_videos_and_metrics(crafter_models, tmp_path, capsys):
     summary = main(agent_cfg(crafter_models, tmp_path / "out", env="crafter", demo="chop_wood.mp4", episodes=3,
                              batch=2, max_steps=6, replan_every=2, n_candidates=2))
-    assert set(summary) == {"episodes", "success_rate", "mean_steps", "mean_return", "mean_wall_s", "total_wall_s"}
+    assert set(summary) == {"episodes", "success_rate", "mean_steps", "mean_return", "mean_wall_s", "total_wall_s",
+                            "mean_plan_s"}  # an imagination round per replan, timed
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert [e["seed"] for e in metrics["episodes"]] == [0, 1, 2]  # a batch of 2, then 1
     for e in metrics["episodes"]:

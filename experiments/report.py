@@ -64,7 +64,7 @@ SHIPPED = ("worldmodel/models", "idm/models", "worldmodel/classifiers")
 CONSOLE_SCRIPTS = ("wm_eval", "imitation_bench", "rl_imagination", "mpc_bench", "demo_bench", "expert_success", "env_speed")
 # Tables not named after their module or default --out folder; the others run with python -m, from results/<name>/.
 MODULES = {"speed": "speed_bench"}
-FOLDERS = {"expert_success": "experts"}
+FOLDERS = {"expert_success": "experts", "demo_bench": "demo_bench*"}  # a glob: every run gets a subsection
 
 
 @dataclass
@@ -115,20 +115,24 @@ def old_sections(page: Path) -> dict[str, list[str]]:
 
 
 def section(name: str, results: Path, out: Path, old: dict[str, list[str]]) -> list[str]:
+    """A benchmark's section: for each of its runs (folders matching ``FOLDERS``), the command, table and plot."""
     title, cls, what = BENCHMARKS[name]
     prog = name if name in CONSOLE_SCRIPTS else f"python -m experiments.{MODULES.get(name, name)}"
     lines = [f"## {title}", "", what, ""]
-    folder = results / FOLDERS.get(name, name)
-    table = folder / f"{name}.json"
-    if not table.is_file():
+    runs = sorted(f for f in results.glob(FOLDERS.get(name, name)) if (f / f"{name}.json").is_file())
+    if not runs:
         return old.get(title) or lines + [f"Not run yet: `{command(prog, cls, {})}`", ""]
-    data = json.loads(table.read_text())
-    md = (folder / f"{name}.md").read_text().splitlines()
-    lines += [f"`{command(prog, cls, data['config'])}`", "", *md, ""]
-    png = folder / f"{name}.png"
-    if png.is_file():
-        atomic_write_bytes(out / f"{name}.png", png.read_bytes())
-        lines += [f"![{name}]({name}.png)", ""]
+    for folder in runs:
+        data = json.loads((folder / f"{name}.json").read_text())
+        md = (folder / f"{name}.md").read_text().splitlines()
+        if len(runs) > 1:  # one subsection per run, its own headings one level down
+            lines += [f"### {folder.name}", ""]
+            md = ["#" + line if line.startswith("### ") else line for line in md]
+        lines += [f"`{command(prog, cls, data['config'])}`", "", *md, ""]
+        png, plot = folder / f"{name}.png", f"{folder.name if len(runs) > 1 else name}.png"
+        if png.is_file():
+            atomic_write_bytes(out / plot, png.read_bytes())
+            lines += [f"![{name}]({plot})", ""]
     return lines
 
 

@@ -29,6 +29,10 @@ def test_report_gathers_tables_plots_and_missing_benchmarks(tmp_path, capsys):
     assert (tmp_path / "docs" / "wm_eval.png").read_bytes() == b"\x89PNG fake" and "![wm_eval](wm_eval.png)" in text
     assert "Not run yet: `python -m experiments.scaling`" in text
     assert "| `worldmodel/models/robodesk-push-red` | `" in text  # model hashes
+    for run_name in ("demo_bench_a", "demo_bench_b"):  # several runs of one benchmark: a subsection each
+        write_table(results / run_name, "demo_bench", [{"setting": run_name}], ["setting"], {"config": {}})
+    text = run(report, ReportConfig, ["--results", str(results), "--out", str(tmp_path / "docs")]).read_text()
+    assert "### demo_bench_a" in text and "| demo_bench_b |" in text and text.index("demo_bench_a") < text.index("demo_bench_b")
     # a rerun where only another benchmark's results are here keeps wm_eval's section from the page
     (tmp_path / "results2" / "nothing").mkdir(parents=True)
     kept = run(report, ReportConfig, ["--results", str(tmp_path / "results2"), "--out", str(tmp_path / "docs")])

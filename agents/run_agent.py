@@ -44,6 +44,7 @@ from envs.video import read, write
 from idm.model import InverseDynamics
 from vidit.cli import UsageError, defaults_json, run
 from vidit.files import write_json
+from vidit.runs import differences
 from worldmodel.classifier import load_classifiers
 from worldmodel.simulator import VideoSimulator, resolve_model
 
@@ -275,10 +276,9 @@ def finished_run(cfg: RunAgentConfig) -> dict | None:
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
-    old, defaults = saved.get("config", {}), defaults_json(type(cfg))
-    same = all(old[k] == v if k in old else k in defaults and v == defaults[k]
-               for k, v in config_json(cfg).items() if k != "out")
-    return saved if same else None
+    config = config_json(cfg)
+    differ = differences(saved.get("config", {}), config, {"out"}, defaults_json(type(cfg)), only=config)
+    return None if differ else saved
 
 
 DEMO_PSNR_GAP = 10.0  # dB; measured: other-env demos reconstruct 15-20 dB below the env's own frames

@@ -26,6 +26,7 @@ from envs.dataset import FORMAT, complete_episodes, write_episode
 from envs.experts import POLICIES, make_policy
 from vidit.cli import UsageError, run
 from vidit.files import write_json
+from vidit.runs import differences
 
 # Settings that must match for a rerun to add to an existing dataset.
 _IDENTITY = ("env", "task", "policy", "noise", "seed", "instances", "max_steps")
@@ -139,8 +140,7 @@ def _prepare(cfg: CollectConfig) -> dict:
             stale.unlink()
     if info_path.exists():
         old = json.loads(info_path.read_text())
-        differ = [f"{k}: {old['collect'].get(k)!r} vs {v!r}" for k, v in identity.items() if old["collect"].get(k) != v]
-        if differ:
+        if differ := differences(old["collect"], identity, only=_IDENTITY):
             raise UsageError(f"{cfg.out} holds episodes collected differently ({'; '.join(differ)}); "
                              "use another --out")
         return old

@@ -53,9 +53,10 @@ from agents.run_agent import DEFAULTS, RunAgentConfig, finished_run
 from envs.demos import resolve_demo
 from experiments.episodes import run_all
 from experiments.imitation_bench import wilson
-from experiments.tables import claim_out, figure, write_table
+from experiments.tables import figure, write_table
 from vidit.cli import UsageError, defaults_json, run
 from vidit.files import atomic_write_bytes
+from vidit.runs import claim_out
 
 SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "random", "expert")
 ENVS = {"robodesk": "vidit/RoboDesk-v0", "crafter": "vidit/Crafter-v0"}

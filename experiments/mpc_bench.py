@@ -40,8 +40,9 @@ import numpy as np
 from agents.mpc import MPCConfig
 from agents.run_agent import RunAgentConfig, finished_run
 from experiments.episodes import run_all
-from experiments.tables import claim_out, figure, write_table
+from experiments.tables import figure, write_table
 from vidit.cli import UsageError, defaults_json, run
+from vidit.runs import claim_out
 from worldmodel.simulator import resolve_model
 
 # VP² (Tian et al., ICLR 2023) and iVideoGPT (Wu et al., NeurIPS 2024): push_red success with MPC.

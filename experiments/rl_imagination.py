@@ -46,9 +46,10 @@ import envs
 from envs.robodesk import N_BENCHMARK
 from envs.video import write
 from experiments.imitation_bench import wilson
-from experiments.tables import claim_out, figure, weights_digest, write_table
+from experiments.tables import figure, weights_digest, write_table
 from vidit.cli import UsageError, run
 from vidit.files import atomic_path, write_json
+from vidit.runs import claim_out
 from worldmodel.classifier import SuccessClassifier
 from worldmodel.imagination import START_FRAMES, ImaginationEnv, RewardFn, classifier_reward
 from worldmodel.sb3_vec_env import ImaginationVecEnv

@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from experiments.tables import claim_out, figure, weights_digest, write_table
+from experiments.tables import figure, weights_digest, write_table
 from experiments.wm_eval import WMEvalConfig, evaluate
 from vidit.cli import UsageError, run
+from vidit.runs import claim_out
 from worldmodel.decoder import PRESETS, Decoder
 from worldmodel.simulator import resolve_model
 from worldmodel.train_worldmodel import TrainConfig, train

@@ -1,5 +1,5 @@
 """Benchmark outputs shared by every ``experiments`` script: a markdown + CSV table and a JSON of results,
-and the guard that keeps one ``--out`` folder to one configuration (so reruns resume, never mix).
+plots, and model hashes (one ``--out`` per configuration: :func:`vidit.runs.claim_out`).
 
 Each file is written atomically; the markdown heads its table with the date and the machine.
 """
@@ -9,16 +9,12 @@ import contextlib
 import csv
 import hashlib
 import io
-import json
 import os
 import platform
 import time
 from pathlib import Path
 
-from vidit.cli import UsageError
 from vidit.files import atomic_write_bytes, write_json
-
-CONFIG_FILE = "bench_config.json"
 
 
 def machine() -> str:
@@ -64,24 +60,6 @@ def figure(path: Path, nrows: int = 1, ncols: int = 1, **kwargs):
         atomic_write_bytes(path, buf.getvalue())
     finally:
         plt.close(fig)
-
-
-def claim_out(out: Path, config: dict, may_differ: frozenset[str] = frozenset(), defaults: dict | None = None) -> None:
-    """Refuse an ``out`` folder holding results of another ``config`` (JSON-able; keys in ``may_differ``
-    may change between runs; a key the saved config lacks, added to the benchmark later, matches at its
-    value in ``defaults``); else record ``config`` there as ``bench_config.json``."""
-    path = out / CONFIG_FILE
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        saved = {**{k: v for k, v in (defaults or {}).items() if k in config}, **saved}
-        diffs = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k) and k not in may_differ)
-        if diffs:
-            raise UsageError(f"{out} holds a run with other settings ({', '.join(diffs)}: "
-                             f"{', '.join(f'{saved.get(k)} -> {config.get(k)}' for k in diffs)}); "
-                             "use another --out to keep results apart")
-    elif out.is_dir() and any(out.iterdir()):
-        raise UsageError(f"{out} is not empty and holds no {CONFIG_FILE}; use an empty or new --out")
-    write_json(path, config)
 
 
 def weights_digest(folder: str | Path) -> str:

@@ -35,9 +35,10 @@ from tqdm import tqdm
 
 from envs.collect import CollectConfig, collect
 from envs.dataset import EpisodeDataset
-from experiments.tables import claim_out, figure, weights_digest, write_table
+from experiments.tables import figure, weights_digest, write_table
 from vidit.cli import UsageError, run
 from vidit.files import atomic_path
+from vidit.runs import claim_out
 from worldmodel import metrics
 from worldmodel.simulator import VideoSimulator, resolve_model
 

@@ -10,6 +10,7 @@ import torch
 
 from vidit.cli import UsageError
 from vidit.files import atomic_path
+from vidit.runs import differences
 
 VOLATILE = ("out", "max_steps", "max_minutes", "eval_every", "device", "threads")  # may change when a run is resumed
 
@@ -35,11 +36,8 @@ def resume(path: Path, cfg: Any, model: torch.nn.Module, optimizer: torch.optim.
     if not path.is_file():
         return 0
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    want = identity(cfg)
-    if ckpt["config"] != want:
-        differ = "; ".join(f"{k}: {ckpt['config'].get(k)!r} vs {want.get(k)!r}"
-                           for k in sorted(set(ckpt["config"]) | set(want)) if ckpt["config"].get(k) != want.get(k))
-        raise UsageError(f"{path.parent} holds a checkpoint of another run ({differ}); use another --out")
+    if differ := differences(ckpt["config"], identity(cfg)):
+        raise UsageError(f"{path.parent} holds a checkpoint of another run ({'; '.join(differ)}); use another --out")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     if state is not None:

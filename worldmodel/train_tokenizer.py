@@ -30,6 +30,7 @@ from envs.dataset import EpisodeDataset
 from envs.video import resize_center_crop
 from vidit.cli import UsageError, run
 from vidit.files import atomic_path, atomic_write_bytes
+from vidit.runs import differences
 from worldmodel.tokenizer import PRESETS, VQTokenizer
 
 CHECKPOINT = "checkpoint.pt"
@@ -212,9 +213,7 @@ def _checkpoint(cfg: TrainTokenizerConfig) -> dict[str, Any] | None:
     if not (cfg.resume and path.is_file()):
         return None
     state = torch.load(path, weights_only=False)
-    differ = [f"{k}: {state['config'].get(k)!r} vs {v!r}" for k, v in cfg.identity().items()
-              if state["config"].get(k) != v]
-    if differ:
+    if differ := differences(state["config"], cfg.identity(), only=_IDENTITY):
         raise UsageError(f"{path} was trained differently ({'; '.join(differ)}); use another --out or --no-resume")
     return state
 

@@ -1,2 +1,3 @@
-"""Plumbing every vidit package shares: the dataclass -> CLI builder (:mod:`vidit.cli`) and atomic file
-writes (:mod:`vidit.files`). It imports nothing of ours, and no torch or gymnasium."""
+"""Plumbing every vidit package shares: the dataclass -> CLI builder (:mod:`vidit.cli`), atomic file writes
+(:mod:`vidit.files`), the "same run?" check (:mod:`vidit.runs`) and model folders (:mod:`vidit.pretrained`,
+the only one that needs torch). It imports nothing else of ours, and no gymnasium."""

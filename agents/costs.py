@@ -9,9 +9,6 @@
   and success now) their logits add up. A demo-conditioned classifier reads the goal image beside each
   frame (from a demo: the demo's last frame), so one cost serves every task the demo may show.
 
-``pool`` k > 1 compares k x k block means instead of pixels (times k², so a uniform error costs the same):
-a blurred view, graded where the arm and its goal pose do not overlap and per-pixel error is flat. On
-push_red it ranks sampled futures no better than pixels (``experiments.cost_ranking``).
 """
 from __future__ import annotations
 
@@ -27,14 +24,12 @@ CostKind = Literal["mse", "classifier"]
 class VideoCost:
     def __init__(self, kind: CostKind, frame_shape: tuple[int, ...],
                  classifier: SuccessClassifier | Sequence[SuccessClassifier] = (),
-                 mse_weight: float = 0.5, logit_weight: float = 10.0, pool: int = 1):
+                 mse_weight: float = 0.5, logit_weight: float = 10.0):
         classifiers = [classifier] if isinstance(classifier, SuccessClassifier) else list(classifier)
         if kind == "classifier" and not classifiers:
             raise ValueError("the classifier cost needs a success classifier")
-        if pool < 1 or frame_shape[0] % pool or frame_shape[1] % pool:
-            raise ValueError(f"cost pool {pool}: must be >= 1 and divide the frame size {frame_shape[:2]}")
         self.kind, self.frame_shape, self.classifiers = kind, tuple(frame_shape), classifiers
-        self.mse_weight, self.logit_weight, self.pool = mse_weight, logit_weight, pool
+        self.mse_weight, self.logit_weight = mse_weight, logit_weight
 
     def check_goal(self, goal: np.ndarray | None) -> np.ndarray | None:
         """The goal image as an array, uint8 of ``frame_shape``; None: no goal (only the unconditioned
@@ -59,18 +54,10 @@ class VideoCost:
         n = len(frames)
         cost = np.zeros(n)
         if goal is not None:
-            diff = self._blocks(frames.astype(np.float32) / 255) - self._blocks(goal.astype(np.float32) / 255)
-            mse = (diff ** 2).reshape(n, -1).sum(1) * self.pool ** 2
+            diff = frames.astype(np.float32) / 255 - goal.astype(np.float32) / 255
+            mse = (diff ** 2).reshape(n, -1).sum(1)
             cost += mse if self.kind == "mse" else self.mse_weight * mse
         if self.kind == "classifier":
             cost -= self.logit_weight * sum(c.logits(frames, goal if c.config.conditioned else None).sum(1)
                                             for c in self.classifiers)
         return cost
-
-    def _blocks(self, x: np.ndarray) -> np.ndarray:
-        """Means of ``pool x pool`` pixel blocks of images ``[..., h, w, 3]``."""
-        k = self.pool
-        if k == 1:
-            return x
-        h, w = x.shape[-3:-1]
-        return x.reshape(*x.shape[:-3], h // k, k, w // k, k, 3).mean(axis=(-4, -2))

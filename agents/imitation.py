@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
 from agents.costs import VideoCost
 from idm.model import InverseDynamics
+from vidit.seeding import derive
+from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator
 
 
@@ -35,8 +37,6 @@ class ImitationConfig:
     pick: Literal["idm", "cost"] = field(default="idm", metadata={
         "help": "idm: the future whose actions the IDM finds likeliest; cost: the one the cost (--cost, "
                 "--classifier) rates best against the demo's last frame"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
-    top_k: Optional[int] = field(default=None, metadata={"help": "sample among the k likeliest ids (none: all)"})
 
     def __post_init__(self):
         for name in ("demo_frames", "n_demos", "query_frames", "gen_frames", "replan_every", "n_candidates"):
@@ -46,8 +46,6 @@ class ImitationConfig:
             raise ValueError(f"--replan-every {self.replan_every} exceeds the plan length --gen-frames {self.gen_frames}")
         if self.pick == "cost" and self.n_candidates < 2:
             raise ValueError("--pick cost chooses among imagined futures: give --n-candidates >= 2")
-        if self.temperature <= 0 or (self.top_k is not None and self.top_k < 1):
-            raise ValueError("--temperature must be > 0 and --top-k >= 1")
 
     @property
     def demo_length(self) -> int:
@@ -58,8 +56,8 @@ class ImitationAgent:
     """Plans for a batch of parallel episodes at once (one batched ``imagine`` call per round)."""
 
     def __init__(self, simulator: VideoSimulator, idm: InverseDynamics, config: ImitationConfig = ImitationConfig(),
-                 cost: VideoCost | None = None):
-        self.sim, self.idm, self.cfg, self.cost = simulator, idm, config, cost
+                 cost: VideoCost | None = None, sampling: SamplingConfig = SamplingConfig()):
+        self.sim, self.idm, self.cfg, self.cost, self.sampling = simulator, idm, config, cost, sampling
         if config.pick == "cost" and cost is None:
             raise ValueError("--pick cost needs a cost to rank the imagined futures")
         window = config.query_frames + config.gen_frames
@@ -107,8 +105,7 @@ class ImitationAgent:
         seen = min(len(self.history[i]) for i in rows)
         queries = np.stack([np.stack(self.history[i][-seen:]) for i in rows])
         futures = self.sim.imagine_batch(self.demos, queries, n_frames=c.gen_frames, n_samples=c.n_candidates,
-                                         temperature=c.temperature, top_k=c.top_k,
-                                         seed=self.seeds[rows[0]] * 100_003 + self.plans)  # [R, n, G, ...]
+                                         sampling=self.sampling, seed=derive(self.seeds[rows[0]], self.plans))  # [R, n, G, ...]
         self.plans += 1
         window = np.concatenate([np.repeat(queries[:, None], c.n_candidates, 1), futures], axis=2)
         actions, loglik = self.idm.predict(window.reshape(-1, *window.shape[2:]))

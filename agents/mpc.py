@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal, Optional, Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -28,11 +28,38 @@ import numpy as np
 from agents.costs import CostKind, VideoCost
 from agents.planners import Planner, PlannerConfig
 from agents.presets import MODEL, VP2, apply_preset
+from vidit.seeding import derive
+from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator
 
 
+# Flags removed after their measured effect was null (model card of robodesk-push-red), at the value that
+# behaves as the code does now: saved runs at that value still resume (vidit.runs.differences).
+RETIRED = {"cost_pool": 1, "futures_reduce": "mean"}
+
+
+class ModelPresets:
+    """For a config holding MPC settings (its own or an ``MPCConfig`` part): where no flag sets them, they come
+    from the ``--preset`` of the world model that :meth:`preset_model` names (see :mod:`agents.presets`)."""
+
+    @classmethod
+    def preset_model(cls, values: dict) -> Path | None:
+        """The world-model folder whose presets apply to these flag values (None: no model, VP²'s settings)."""
+        return None
+
+    @classmethod
+    def with_preset(cls, values: dict, given: set[str]) -> dict:
+        """Flag values with the preset's settings where no flag was given."""
+        model = cls.preset_model(values)
+        if model is None:
+            if values.get("preset", MODEL) not in (MODEL, VP2):
+                raise ValueError(f"--preset {values['preset']}: presets are stored with a world model, and none is used")
+            return values
+        return apply_preset(values, given, model, {f.name for f in fields(MPCConfig)} - {"preset"})
+
+
 @dataclass
-class MPCConfig(PlannerConfig):
+class MPCConfig(PlannerConfig, ModelPresets):
     cost: CostKind = field(default="classifier", metadata={
         "help": "mse: pixel MSE to the goal image; classifier: VP²'s 0.5 * mse - 10 * success logits"})
     classifier: Optional[str] = field(default=None, metadata={
@@ -43,34 +70,13 @@ class MPCConfig(PlannerConfig):
                 "world model predicting as much of the horizon as its window still holds"})
     mse_weight: float = field(default=0.5, metadata={"help": "classifier cost: weight of the goal MSE"})
     logit_weight: float = field(default=10.0, metadata={"help": "classifier cost: weight of the success logits"})
-    cost_pool: int = field(default=1, metadata={
-        "help": "goal MSE over k x k block means (1: over pixels, as VP²)"})
-    guidance: float = field(default=1.0, metadata={
-        "help": "world model: classifier-free guidance on the actions (1: none; >1 follows actions harder, 2x compute)"})
     futures: int = field(default=1, metadata={
-        "help": "imagined futures per sample, their costs combined by --futures-reduce (1: VP²; K: K x compute)"})
-    futures_reduce: Literal["mean", "min"] = field(default="mean", metadata={
-        "help": "how a sample's K futures' costs combine: mean (expected cost) or min (the best future: optimism)"})
+        "help": "imagined futures per sample, a sample's cost the mean of theirs (1: VP²; K: K x compute)"})
 
     preset: str = field(default=MODEL, metadata={
         "help": "MPC recipe: model (the world model's recommended one, stored with it; VP²'s where it has none), "
                 "vp2 (VP²'s settings: 200 samples x horizon 10, their noise, 2 context frames), or another name "
                 "in the model's mpc_presets.json; a flag you give beats it"})
-
-    @classmethod
-    def preset_model(cls, values: dict) -> Path | None:
-        """The world-model folder whose presets apply to these flag values (None: no model, VP²'s settings)."""
-        return None
-
-    @classmethod
-    def with_preset(cls, values: dict, given: set[str]) -> dict:
-        """Flag values with the preset's settings where no flag was given (see :mod:`agents.presets`)."""
-        model = cls.preset_model(values)
-        if model is None:
-            if values.get("preset", MODEL) not in (MODEL, VP2):
-                raise ValueError(f"--preset {values['preset']}: presets are stored with a world model, and none is used")
-            return values
-        return apply_preset(values, given, model, {f.name for f in fields(MPCConfig)} - {"preset"})
 
     def __post_init__(self):
         PlannerConfig.__post_init__(self)
@@ -92,9 +98,8 @@ class Predictor(Protocol):
 class ModelPredictor:
     """The world model as predictor."""
 
-    def __init__(self, sim: VideoSimulator, temperature: float = 1.0, top_k: int | None = None,
-                 guidance: float = 1.0):
-        self.sim, self.temperature, self.top_k, self.guidance = sim, temperature, top_k, guidance
+    def __init__(self, sim: VideoSimulator, sampling: SamplingConfig = SamplingConfig()):
+        self.sim, self.sampling = sim, sampling
 
     def __call__(self, row, context, past_actions, actions, seed):
         """Past the model's window, the oldest context frames go first (keeping at least one frame
@@ -104,20 +109,21 @@ class ModelPredictor:
             context = context[-(window - 1):]
             past_actions = None if past_actions is None or window == 2 else past_actions[-(window - 2):]
         actions = np.asarray(actions)[:, :window - len(context)]
-        return self.sim.rollout(context, actions, temperature=self.temperature, top_k=self.top_k, seed=seed,
-                                past_actions=past_actions, guidance=self.guidance)
+        return self.sim.rollout(context, actions, self.sampling, seed=seed, past_actions=past_actions)
 
     def close(self) -> None:
         pass
 
 
 def goal_from_demo(sim: VideoSimulator, demo: np.ndarray, obs: np.ndarray, demo_frames: int, query_frames: int,
-                   gen_frames: int, samples: int = 1, cost: VideoCost | None = None, seed: int = 0) -> np.ndarray:
+                   gen_frames: int, samples: int = 1, cost: VideoCost | None = None, seed: int = 0,
+                   sampling: SamplingConfig = SamplingConfig()) -> np.ndarray:
     """A goal image for the episode at ``obs``, imagined from a demo of another instance: the prompt is
     the demo's last ``demo_frames`` frames and ``obs`` as the query; of ``samples`` imagined futures,
     the last frame of the one the cost likes best (the first one without a cost)."""
     query = np.repeat(np.asarray(obs)[None], query_frames, axis=0)
-    futures = sim.imagine([demo[-demo_frames:]], query, n_frames=gen_frames, n_samples=samples, seed=seed)
+    futures = sim.imagine([demo[-demo_frames:]], query, n_frames=gen_frames, n_samples=samples, sampling=sampling,
+                          seed=seed)
     goals = futures[:, -1]
     return goals[int(np.argmin(cost(goals[:, None])))] if cost is not None and samples > 1 else goals[0]
 
@@ -169,9 +175,8 @@ class MPCAgent:
                 self.calls[i] += 1
                 k = self.cfg.futures
                 frames = self.predictor(i, context, past, np.repeat(samples, k, axis=0),
-                                        seed=self.seeds[i] * 100_003 + self.calls[i])
-                per_future = self.cost(frames, self.goals[i]).reshape(len(samples), k)
-                costs = per_future.min(1) if self.cfg.futures_reduce == "min" else per_future.mean(1)
+                                        seed=derive(self.seeds[i], self.calls[i]))
+                costs = self.cost(frames, self.goals[i]).reshape(len(samples), k).mean(1)
                 best["frame"] = frames[int(np.argmin(costs)) * k, 0]
                 return costs
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -36,16 +36,17 @@ import envs
 from agents.base import Agent, PolicyAgent
 from agents.costs import VideoCost
 from agents.imitation import ImitationAgent, ImitationConfig
-from agents.mpc import MPCAgent, MPCConfig, ModelPredictor, goal_from_demo
+from agents.mpc import RETIRED, MPCAgent, MPCConfig, ModelPredictor, ModelPresets, goal_from_demo
 from agents.oracle import EnvOracle
 from envs.actions import space_json
 from envs.demos import load_demo
 from envs.video import read, write
 from idm.model import InverseDynamics
-from vidit.cli import UsageError, defaults_json, run
+from vidit.cli import UsageError, config_json, defaults_json, run
 from vidit.files import write_json
 from vidit.runs import differences
 from worldmodel.classifier import load_classifiers
+from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator, resolve_model
 
 # Shipped world model, IDM and MPC success classifier per env id. push_red plans with ``push-red-k8``
@@ -57,10 +58,12 @@ INSTANCE_ENVS = ("vidit/PushRed-v0", "vidit/RoboDesk-v0")  # envs whose episodes
 GOAL_ENVS = ("vidit/PushRed-v0",)  # envs whose instance goal image the agent may use (VP²'s protocol)
 INSTANCES = 60
 SCALE = 4  # video upscale, so 64 px frames are watchable
+AgentName = Literal["imitate", "mpc", "oracle", "random", "expert"]  # the keys of AGENTS
 
 
 @dataclass
-class _RunSettings:
+class RunAgentConfig(ModelPresets):
+    """Run an agent (the VidIT imitation agent, the MPC agent or a baseline) in a real env, from a demo video."""
     env: str = field(default="vidit/PushRed-v0", metadata={
         "help": "env id or short name: vidit/PushRed-v0 (push_red), vidit/RoboDesk-v0 (robodesk, push_green, "
                 "push_blue), vidit/Crafter-v0 (crafter, chop_wood, eat_cow, ...), minerl"})
@@ -69,7 +72,7 @@ class _RunSettings:
     demo: Optional[str] = field(default=None, metadata={
         "help": "demo video (any size, fps, codec) or a shipped demo name (chop_wood.mp4, eat_cow.mp4, "
                 "push_red.mp4); none: query only"})
-    agent: Literal["imitate", "mpc", "oracle", "random", "expert"] = field(default="imitate", metadata={
+    agent: AgentName = field(default="imitate", metadata={
         "help": "imitate: world model + IDM; mpc: MPPI/CEM through the world model; oracle: the same MPC with "
                 "the real simulator as predictor; random; expert (scripted)"})
     goal: Optional[Path] = field(default=None, metadata={
@@ -90,10 +93,12 @@ class _RunSettings:
     threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads (none: torch's choice)"})
     device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
 
-
-@dataclass
-class RunAgentConfig(MPCConfig, ImitationConfig, _RunSettings):
-    """Run an agent (the VidIT imitation agent, the MPC agent or a baseline) in a real env, from a demo video."""
+    imitation: ImitationConfig = field(default_factory=ImitationConfig, metadata={
+        "help": "the imitation agent (--agent imitate): world model + IDM"})
+    mpc: MPCConfig = field(default_factory=MPCConfig, metadata={
+        "help": "the MPC agent and the oracle: planner, cost (which --pick cost uses too) and recipe preset"})
+    sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={
+        "help": "how the world model samples, for every agent that imagines"})
 
     @classmethod
     def preset_model(cls, values: dict) -> Path | None:
@@ -104,8 +109,6 @@ class RunAgentConfig(MPCConfig, ImitationConfig, _RunSettings):
         return resolve_model(model) if model else None
 
     def __post_init__(self):
-        ImitationConfig.__post_init__(self)
-        MPCConfig.__post_init__(self)
         for name in ("episodes", "batch"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -139,7 +142,7 @@ def make_env(cfg: RunAgentConfig):
 def _defaults(cfg: RunAgentConfig, env_id: str) -> tuple[str, str, str | None]:
     """The world model, IDM and classifier to use: the flags, else the env's shipped ones."""
     shipped = DEFAULTS.get(env_id)
-    chosen = (cfg.model, cfg.idm, cfg.classifier)
+    chosen = (cfg.model, cfg.idm, cfg.mpc.classifier)
     if shipped is None and (cfg.model is None or (cfg.agent == "imitate" and cfg.idm is None)):
         raise UsageError(f"no shipped world model / IDM for {env_id}; pass --model and --idm")
     return tuple(c if c is not None else (shipped[k] if shipped else None) for k, c in enumerate(chosen))
@@ -179,49 +182,71 @@ def _cost(cfg: RunAgentConfig, env_id: str, frame_shape: tuple, classifier_name,
             raise UsageError(f"no shipped success classifier for {env_id}; pass --classifier or use --cost mse")
         classifiers = [c.to(cfg.device) for c in load_classifiers(classifier_name)]
         ids["classifier"] = str(classifier_name)
-    return VideoCost(cfg.cost, frame_shape, classifiers, cfg.mse_weight, cfg.logit_weight, cfg.cost_pool)
+    return VideoCost(cfg.mpc.cost, frame_shape, classifiers, cfg.mpc.mse_weight, cfg.mpc.logit_weight)
 
 
-def make_agent(cfg: RunAgentConfig, env_list: list) -> tuple[Agent, dict, VideoSimulator | None]:
-    """The agent for ``env_list`` (parallel copies of one env), what identifies its models, and the world
-    model it imagines with (None for baselines and the oracle without a demo)."""
-    if cfg.agent in ("random", "expert"):
-        return PolicyAgent(env_list, cfg.agent), {}, None
+Built = tuple[Agent, dict, Optional[VideoSimulator]]  # the agent, what identifies its models, its world model
+
+
+def _policy_agent(cfg: RunAgentConfig, env_list: list) -> Built:
+    return PolicyAgent(env_list, cfg.agent), {}, None
+
+
+def _imitation_agent(cfg: RunAgentConfig, env_list: list) -> Built:
     env = env_list[0]
     env_id, frame_shape = env.spec.id, env.observation_space.shape
-    if cfg.agent != "imitate" and not isinstance(env.action_space, gym.spaces.Box):
+    model, idm_name, classifier_name = _defaults(cfg, env_id)
+    sim = _simulator(model, env_id, frame_shape[0], cfg.device)
+    ids = {"model": str(model), "tokenizer": sim.tokenizer.fingerprint()}
+    idm = InverseDynamics.from_pretrained(idm_name, action_space=space_json(env.action_space))
+    if idm.config.frame_size != sim.frame_size:
+        raise UsageError(f"IDM {idm_name} reads {idm.config.frame_size}px frames; world model {model} makes "
+                         f"{sim.frame_size}px")
+    cost = _cost(cfg, env_id, frame_shape, classifier_name, ids, cfg.mpc.cost == "classifier") \
+        if cfg.imitation.pick == "cost" else None
+    return ImitationAgent(sim, idm, cfg.imitation, cost, cfg.sampling), {**ids, "idm": str(idm_name)}, sim
+
+
+def _planning_agent(cfg: RunAgentConfig, env_list: list) -> Built:
+    """MPC through the world model (``mpc``) or the real simulator (``oracle``)."""
+    env = env_list[0]
+    env_id, frame_shape = env.spec.id, env.observation_space.shape
+    if not isinstance(env.action_space, gym.spaces.Box):
         raise UsageError(f"--agent {cfg.agent} plans continuous actions; {env_id} has {env.action_space}")
     for name in ("std", "init_mean"):
-        n = len(getattr(cfg, name))
-        if cfg.agent != "imitate" and n not in (1, env.action_space.shape[0]):
+        n = len(getattr(cfg.mpc, name))
+        if n not in (1, env.action_space.shape[0]):
             raise UsageError(f"--{name.replace('_', '-')} has {n} values; {env_id}'s action has "
                              f"{env.action_space.shape[0]} components (give one value or one per component)")
-    model, idm_name, classifier_name = _defaults(cfg, env_id)
-    sim = _simulator(model, env_id, frame_shape[0], cfg.device) if cfg.agent != "oracle" or cfg.demo else None
+    model, _, classifier_name = _defaults(cfg, env_id)
+    sim = _simulator(model, env_id, frame_shape[0], cfg.device) if cfg.agent == "mpc" or cfg.demo else None
     ids = {"model": str(model), "tokenizer": sim.tokenizer.fingerprint()} if sim else {}
-    if cfg.agent == "imitate":
-        idm = InverseDynamics.from_pretrained(idm_name, action_space=space_json(env.action_space))
-        if idm.config.frame_size != sim.frame_size:
-            raise UsageError(f"IDM {idm_name} reads {idm.config.frame_size}px frames; world model {model} makes "
-                             f"{sim.frame_size}px")
-        cost = _cost(cfg, env_id, frame_shape, classifier_name, ids, cfg.cost == "classifier") \
-            if cfg.pick == "cost" else None
-        return ImitationAgent(sim, idm, cfg, cost), {**ids, "idm": str(idm_name)}, sim
-    picks_goal = cfg.demo is not None and cfg.n_candidates > 1 and classifier_name is not None
+    picks_goal = cfg.demo is not None and cfg.imitation.n_candidates > 1 and classifier_name is not None
     # the classifier also keeps the likeliest of the imagined goals
-    cost = _cost(cfg, env_id, frame_shape, classifier_name, ids, cfg.cost == "classifier" or picks_goal)
-    classifiers = cost.classifiers
+    cost = _cost(cfg, env_id, frame_shape, classifier_name, ids, cfg.mpc.cost == "classifier" or picks_goal)
     goal_fn = None
     if cost.conditioned:  # the demo's end is the goal the classifier compares each frame with
         goal_fn = lambda demo, obs, seed: demo[-1]  # noqa: E731
     elif sim is not None:
-        scorer = VideoCost("classifier", frame_shape, classifiers) if classifiers else None
+        scorer = VideoCost("classifier", frame_shape, cost.classifiers) if cost.classifiers else None
+        im = cfg.imitation
         goal_fn = lambda demo, obs, seed: goal_from_demo(  # noqa: E731
-            sim, demo, obs, cfg.demo_frames, cfg.query_frames, cfg.gen_frames, cfg.n_candidates, scorer, seed)
+            sim, demo, obs, im.demo_frames, im.query_frames, im.gen_frames, im.n_candidates, scorer, seed, cfg.sampling)
     goal = _goal_image(cfg.goal, frame_shape) if cfg.goal is not None else None
-    predictor = (ModelPredictor(sim, cfg.temperature, cfg.top_k, cfg.guidance) if cfg.agent == "mpc"
+    predictor = (ModelPredictor(sim, cfg.sampling) if cfg.agent == "mpc"
                  else EnvOracle(env_list, cfg.oracle_workers))
-    return MPCAgent(predictor, cost, cfg, env.action_space, goal_fn=goal_fn, goal=goal), ids, sim
+    return MPCAgent(predictor, cost, cfg.mpc, env.action_space, goal_fn=goal_fn, goal=goal), ids, sim
+
+
+# --agent NAME -> what builds it for a list of parallel env copies
+AGENTS = {"imitate": _imitation_agent, "mpc": _planning_agent, "oracle": _planning_agent,
+          "random": _policy_agent, "expert": _policy_agent}
+
+
+def make_agent(cfg: RunAgentConfig, env_list: list) -> Built:
+    """The agent for ``env_list`` (parallel copies of one env), what identifies its models, and the world
+    model it imagines with (None for baselines and the oracle without a demo)."""
+    return AGENTS[cfg.agent](cfg, env_list)
 
 
 def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: list[int],
@@ -263,11 +288,6 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
     return rows, [np.stack(v) for v in videos]
 
 
-def config_json(cfg: RunAgentConfig) -> dict:
-    """The config as ``metrics.json`` stores it (paths as strings, tuples as lists)."""
-    return json.loads(json.dumps(asdict(cfg), default=str))
-
-
 def finished_run(cfg: RunAgentConfig) -> dict | None:
     """The metrics in ``cfg.out`` if a run with this config finished there (so benchmarks resume). A setting
     the saved config lacks (added to ``run_agent`` later) matches when ``cfg`` leaves it at its default; ``out``
@@ -277,7 +297,8 @@ def finished_run(cfg: RunAgentConfig) -> dict | None:
         return None
     saved = json.loads(path.read_text())
     config = config_json(cfg)
-    differ = differences(saved.get("config", {}), config, {"out"}, defaults_json(type(cfg)), only=config)
+    differ = differences(saved.get("config", {}), config, {"out"}, defaults_json(type(cfg)), only=config,
+                         retired=RETIRED)
     return None if differ else saved
 
 
@@ -303,7 +324,7 @@ def main(cfg: RunAgentConfig) -> dict:
     demo = None
     if cfg.demo is not None:
         size = sim.frame_size if sim else env_list[0].observation_space.shape[0]
-        demo = load_demo(cfg.demo, size, sim.config.get("fps") if sim else None, cfg.demo_length if sim else 1)
+        demo = load_demo(cfg.demo, size, sim.config.get("fps") if sim else None, cfg.imitation.demo_length if sim else 1)
         if sim is not None:
             check_demo_env(sim, demo, env_list[0], cfg.seed, cfg.demo)
     elif cfg.agent == "imitate":

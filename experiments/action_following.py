@@ -19,6 +19,7 @@ import torch
 import envs
 from experiments.tables import write_table
 from vidit.cli import run
+from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator
 
 PUSHES = {"+x": 0, "-x": 0, "+y": 1, "-y": 1}
@@ -70,7 +71,7 @@ def main(cfg: ActionFollowingConfig) -> list[dict]:
             context, past = np.stack([starts[i]] * c), np.zeros((c - 1, 5), np.float32) if c > 1 else None
             for name in PUSHES:
                 acts = np.repeat(_push(name, cfg.steps)[None], cfg.samples, 0)
-                pred = sim.rollout(context, acts, past_actions=past, seed=i, guidance=w)[:, -1].astype(np.float32)
+                pred = sim.rollout(context, acts, SamplingConfig(guidance=w), seed=i, past_actions=past)[:, -1].astype(np.float32)
                 dist = {other: ((pred - real[i, other]) ** 2).mean(axis=(1, 2, 3)) for other in PUSHES}
                 nearest = np.array(list(PUSHES))[np.argmin(np.stack(list(dist.values())), axis=0)]
                 hits += int((nearest == name).sum())

@@ -5,7 +5,7 @@
 From each benchmark instance's start, MPPI's first round of samples (zero mean, VP²'s correlated noise,
 times each of ``--std-scales``) is played in the real env, which gives every sample's real frames and
 its progress: how many cm the end effector came nearer the red button. The world model predicts the
-same samples from the start frame. Each cost (``mse`` and ``classifier``, at each ``--pools`` block size,
+same samples from the start frame. Each cost (``mse`` and ``classifier``,
 :class:`agents.costs.VideoCost`) then scores the real and the predicted frames, and the table says how
 well it ranks: Spearman's rho between cost and remaining distance (1: perfect, 0: chance), the mean
 progress of the 4 samples it likes best beside the mean of all and of the 4 truly best, and the cosine
@@ -28,6 +28,7 @@ from agents.planners import Planner, PlannerConfig
 from experiments.tables import figure, write_table
 from vidit.cli import run
 from worldmodel.classifier import load_classifiers
+from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator
 
 TOP = 4  # samples MPPI's sharp weights mostly follow
@@ -46,7 +47,6 @@ class CostRankingConfig:
     horizon: int = field(default=4, metadata={"help": "steps per sequence"})
     std_scales: tuple[float, ...] = field(default=(1.0, 2.0), metadata={
         "help": "multipliers of VP²'s noise std (.5, .5, .5, .1, .1)"})
-    pools: tuple[int, ...] = field(default=(1, 4, 8), metadata={"help": "cost block sizes (VideoCost pool)"})
     mse_weight: float = field(default=0.5, metadata={"help": "classifier cost: weight of the goal MSE"})
     gamma: float = field(default=0.05, metadata={"help": "MPPI weights exp(-gamma * (cost - min cost))"})
     temperature: float = field(default=1.0, metadata={"help": "world-model sampling temperature"})
@@ -101,8 +101,7 @@ def main(cfg: CostRankingConfig) -> list[dict]:
     classifier = load_classifiers(cfg.classifier)
     shape = (sim.frame_size, sim.frame_size, 3)
     pc = PlannerConfig(samples=cfg.samples, horizon=cfg.horizon)
-    costs = {(kind, k): VideoCost(kind, shape, classifier, cfg.mse_weight, pool=k)  # a bad --pools fails here
-             for kind in ("mse", "classifier") for k in cfg.pools}
+    costs = {kind: VideoCost(kind, shape, classifier, cfg.mse_weight) for kind in ("mse", "classifier")}
     actions = {(s, i): Planner(pc, -np.ones(5), np.ones(5), seed=i).sample(np.asarray(pc.std) * s).astype(np.float32)
                for s in cfg.std_scales for i in range(cfg.instances)}
     with mp.get_context("spawn").Pool(cfg.workers) as pool:
@@ -112,18 +111,18 @@ def main(cfg: CostRankingConfig) -> list[dict]:
         scores: dict = {}
         for i in range(cfg.instances):
             ep, acts = played[s, i], actions[s, i]
-            predicted = sim.rollout(ep["start"][None], acts, temperature=cfg.temperature, seed=i)
+            predicted = sim.rollout(ep["start"][None], acts, SamplingConfig(temperature=cfg.temperature), seed=i)
             for source, frames in (("real", ep["frames"]), ("model", predicted)):
-                for (kind, k), cost in costs.items():
-                    scores.setdefault((source, kind, k), []).append(_scores(cost(frames, ep["goal"]), ep, acts, cfg.gamma))
-        for (source, kind, k), per in scores.items():
+                for kind, cost in costs.items():
+                    scores.setdefault((source, kind), []).append(_scores(cost(frames, ep["goal"]), ep, acts, cfg.gamma))
+        for (source, kind), per in scores.items():
             mean = {m: float(np.mean([p[m] for p in per])) for m in per[0]}
-            rows.append({"std_scale": s, "frames": source, "cost": kind, "pool": k, "rho": round(mean["rho"], 3),
+            rows.append({"std_scale": s, "frames": source, "cost": kind, "rho": round(mean["rho"], 3),
                          "top4_cm": round(mean["top"], 2), "all_cm": round(mean["all"], 2),
                          "best4_cm": round(mean["best"], 2), "mppi_cos": round(mean["cos"], 3)})
             print(rows[-1])
     write_table(cfg.out, "cost_ranking", rows,
-                ["std_scale", "frames", "cost", "pool", "rho", "top4_cm", "all_cm", "best4_cm", "mppi_cos"],
+                ["std_scale", "frames", "cost", "rho", "top4_cm", "all_cm", "best4_cm", "mppi_cos"],
                 {"config": {**cfg.__dict__, "out": str(cfg.out)}})
     _plot(rows, cfg.std_scales, cfg.out / "cost_ranking.png")
     return rows
@@ -136,7 +135,7 @@ def _plot(rows: list[dict], scales: tuple[float, ...], path: Path) -> None:
             for j, source in enumerate(("real", "model")):
                 mine = [r for r in rows if r["std_scale"] == s and r["frames"] == source]
                 ax.bar(np.arange(len(mine)) + 0.4 * j, [r["rho"] for r in mine], 0.4, label=f"{source} frames")
-            ax.set_xticks(np.arange(len(mine)) + 0.2, [f"{r['cost']}\npool {r['pool']}" for r in mine], fontsize=7)
+            ax.set_xticks(np.arange(len(mine)) + 0.2, [r["cost"] for r in mine], fontsize=7)
             ax.set_title(f"noise std x{s:g}")
         axes[0, 0].set_ylabel("Spearman rho: cost vs distance left")
         axes[0, 0].legend(fontsize=8)

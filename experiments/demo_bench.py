@@ -13,7 +13,8 @@ the env's tasks) each setting runs episodes with the env's ``task=T``:
 * ``mpc-demo``: the MPC agent with T's demo (RoboDesk only: it plans continuous actions);
 * ``no-demo``: the imitation agent without a demo; ``random-demo``: with a random policy's shipped clip
   (``push_red_random.mp4``, ``crafter_random.mp4``); ``random``: the random policy. These do not
-  depend on T: their row is still the env task T, so they line up with the expert's;
+  depend on T, so one episode per start (run with the env's first task) serves every row: the row is
+  still T, scored from the same episode's ``task_success``, so they line up with the expert's;
 * ``expert``: the scripted expert of T (it reads the task: an upper bound).
 
 Episodes: RoboDesk on the benchmark instances 0..N-1 (``--instances``, default 30), Crafter on starts
@@ -42,21 +43,22 @@ setting).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional
 
 import numpy as np
 
-from agents.mpc import MPCConfig
+from agents.mpc import RETIRED, MPCConfig
 from agents.run_agent import DEFAULTS, RunAgentConfig, finished_run
 from envs.demos import resolve_demo
 from experiments.episodes import run_all
 from experiments.imitation_bench import wilson
 from experiments.tables import figure, write_table
-from vidit.cli import UsageError, defaults_json, run
+from vidit.cli import UsageError, build, config_json, defaults_json, flatten, run
 from vidit.files import atomic_write_bytes
 from vidit.runs import claim_out
+from worldmodel.sampling import SamplingConfig
 
 SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "random", "expert")
 ENVS = {"robodesk": "vidit/RoboDesk-v0", "crafter": "vidit/Crafter-v0"}
@@ -65,6 +67,9 @@ QUICK_STEPS = {"robodesk": 3, "crafter": 20}
 RANDOM_DEMO = {"robodesk": "push_red_random.mp4", "crafter": "crafter_random.mp4"}
 CONTINUOUS = ("robodesk",)  # envs whose actions MPC can plan
 MODEL_SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo")
+# Settings blind to the row's task (no demo of it): one episode per start serves every row, since agents never
+# read the env's task and every episode scores all tasks (tests/test_task_blind.py holds the first).
+TASK_BLIND = ("no-demo", "random-demo", "random")
 NONE = "none"
 # Flags that change how fast a run goes, not what it measures: a resumed benchmark may change them.
 VOLATILE = {"out", "workers", "threads", "device"}
@@ -107,13 +112,12 @@ class _BenchSettings:
     pick: Literal["idm", "cost"] = field(default="idm", metadata={
         "help": "imitation settings: idm keeps the future the IDM finds likeliest; cost the one the MPC cost "
                 "(--cost, --classifier) rates best against the demo's last frame"})
-    temperature: float = field(default=1.0, metadata={"help": "world-model sampling temperature"})
-    top_k: Optional[int] = field(default=None, metadata={"help": "world-model top-k sampling (none: all ids)"})
     workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads per worker"})
     device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
     quick: bool = field(default=False, metadata={
         "help": "2 tasks, 2 instances/seeds, 3 steps (RoboDesk) or 20 (Crafter), MPC 8 samples of horizon 2"})
+    sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"help": "how the world model samples"})
 
 
 @dataclass
@@ -185,18 +189,19 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
     for start in cfg.starts:  # start-major: a run stopped early has every row of the starts it reached
         for setting in cfg.settings:
             for task in cfg.tasks:
+                run_task = env_tasks(cfg.env)[0] if setting in TASK_BLIND else task
                 demo = {"imitate": f"{task}.mp4", "mpc-demo": f"{task}.mp4",
                         "random-demo": RANDOM_DEMO[cfg.env]}.get(setting)
                 agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert"}.get(setting, "imitate")
                 imitation = {"n_candidates": cfg.n_candidates, "pick": cfg.pick if demo else "idm"} \
                     if agent == "imitate" else {}
                 name = f"instance{start:02d}" if cfg.env == "robodesk" else f"seed{start}"
-                out.append((setting, task, start, RunAgentConfig(**{
-                    **planner, "env": ENVS[cfg.env], "task": task, "demo": demo, "agent": agent, "episodes": 1,
+                out.append((setting, task, start, build(RunAgentConfig, {
+                    **planner, "env": ENVS[cfg.env], "task": run_task, "demo": demo, "agent": agent, "episodes": 1,
                     "seed": start, "instance": start if cfg.env == "robodesk" else 0,
-                    "model": cfg.model, "idm": cfg.idm, **imitation, "temperature": cfg.temperature, "top_k": cfg.top_k,
+                    "model": cfg.model, "idm": cfg.idm, **imitation, **flatten(cfg.sampling),
                     "max_steps": cfg.steps, "stop_on_success": False, "threads": cfg.threads, "device": cfg.device,
-                    "out": cfg.out / "runs" / setting / task / name})))
+                    "out": cfg.out / "runs" / setting / run_task / name})))
     return out
 
 
@@ -234,13 +239,13 @@ def _check_inputs(cfg: DemoBenchConfig) -> None:
 
 def main(cfg: DemoBenchConfig) -> list[dict]:
     _check_inputs(cfg)
-    config = {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items() if k not in VOLATILE}
-    claim_out(cfg.out, {**config, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(DemoBenchConfig))
+    config = {k: v for k, v in config_json(cfg).items() if k not in VOLATILE}
+    claim_out(cfg.out, {**config, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(DemoBenchConfig), RETIRED)
     jobs = episode_configs(cfg)
-    run_all([job[3] for job in jobs], cfg.workers, "demo_bench")
+    run_all(list({job[3].out: job[3] for job in jobs}.values()), cfg.workers, "demo_bench")
     results = {(s, t, i): tasks_done(finished_run(c)) for s, t, i, c in jobs}
     rows, matrices = summarize(results, cfg.settings, cfg.tasks, env_tasks(cfg.env))
-    meta = {"config": json.loads(json.dumps(asdict(cfg), default=str)), "confusion": matrices}
+    meta = {"config": config_json(cfg), "confusion": matrices}
     keys = ["setting", "episodes", "diagonal", "ci_low", "ci_high", "wrong_task", "none"]
     write_table(cfg.out, "demo_bench", rows, keys, meta)
     columns = ["demo_task", "episodes", *env_tasks(cfg.env), NONE, "own", "other"]

@@ -21,7 +21,7 @@ from typing import Optional
 from agents.run_agent import RunAgentConfig, finished_run
 from agents.run_agent import main as run_agent
 from experiments.tables import figure, write_table
-from vidit.cli import UsageError, run
+from vidit.cli import UsageError, build, run
 
 CONTRAST = {"chop_wood": "eat_cow", "eat_cow": "chop_wood"}
 
@@ -65,9 +65,10 @@ def settings(cfg: ImitationBenchConfig) -> list[tuple[str, str, RunAgentConfig]]
         runs = [(name, dict(agent="imitate", demo=demo)) for name, demo in demos.items()]
         runs += [("random policy", dict(agent="random")), ("expert policy", dict(agent="expert"))]
         for name, kw in runs:
-            out.append((task, name, RunAgentConfig(
-                env=task, episodes=episodes, batch=cfg.batch or (10 if push_red else 50), model=models[0], idm=models[1], threads=cfg.threads,
-                max_steps=4 if cfg.quick else None, out=cfg.out / "runs" / f"{task}_{name.replace(' ', '_')}", **kw)))
+            out.append((task, name, build(RunAgentConfig, dict(
+                env=task, episodes=episodes, batch=cfg.batch or (10 if push_red else 50), model=models[0], idm=models[1],
+                threads=cfg.threads, max_steps=4 if cfg.quick else None,
+                out=cfg.out / "runs" / f"{task}_{name.replace(' ', '_')}", **kw))))
     return out
 
 

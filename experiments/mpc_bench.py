@@ -30,19 +30,19 @@ storage), then gather the same way.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from agents.mpc import MPCConfig
+from agents.mpc import RETIRED, MPCConfig
 from agents.run_agent import RunAgentConfig, finished_run
 from experiments.episodes import run_all
 from experiments.tables import figure, write_table
-from vidit.cli import UsageError, defaults_json, run
+from vidit.cli import UsageError, build, config_json, defaults_json, flatten, run
 from vidit.runs import claim_out
+from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import resolve_model
 
 # VP² (Tian et al., ICLR 2023) and iVideoGPT (Wu et al., NeurIPS 2024): push_red success with MPC.
@@ -73,8 +73,6 @@ class _BenchSettings:
     seeds: tuple[int, ...] = field(default=(1, 2, 3, 4), metadata={"help": "planner/sampling seeds (VP²: 1-4)"})
     steps: int = field(default=15, metadata={"help": "control steps per episode (VP²: 15)"})
     model: Optional[str] = field(default=None, metadata={"help": "world model (none: the shipped push_red model)"})
-    temperature: float = field(default=1.0, metadata={"help": "world-model sampling temperature"})
-    top_k: Optional[int] = field(default=None, metadata={"help": "world-model top-k sampling (none: all ids)"})
     oracle_instances: Optional[int] = field(default=None, metadata={
         "help": "oracle: instances 0..N-1 only (none: all); it steps the real simulator samples x horizon times per step"})
     demo_instances: Optional[int] = field(default=None, metadata={
@@ -88,6 +86,7 @@ class _BenchSettings:
         "help": "K/N: run only every N-th episode from the K-th (one process per GPU or machine)"})
     quick: bool = field(default=False, metadata={
         "help": "2 instances, 1 seed, 3 steps, 8 samples of horizon 2 (CI-sized)"})
+    sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"help": "how the world model samples"})
 
 
 @dataclass
@@ -132,10 +131,10 @@ def episode_configs(cfg: MPCBenchConfig) -> list[tuple[str, int, int, RunAgentCo
                       horizon=cfg.oracle_horizon or cfg.horizon)
         for seed in cfg.seeds:
             for instance in range(n):
-                out.append((setting, seed, instance, RunAgentConfig(**{
+                out.append((setting, seed, instance, build(RunAgentConfig, {
                     **planner, "env": "push_red", "episodes": 1, "seed": episode_seed(seed, instance),
                     "instance": instance,
-                    "model": cfg.model, "temperature": cfg.temperature, "top_k": cfg.top_k, "max_steps": cfg.steps,
+                    "model": cfg.model, **flatten(cfg.sampling), "max_steps": cfg.steps,
                     "threads": cfg.threads, "device": cfg.device, **kw,
                     "out": cfg.out / "runs" / setting / f"seed{seed}_instance{instance:02d}"})))
     return out
@@ -143,8 +142,8 @@ def episode_configs(cfg: MPCBenchConfig) -> list[tuple[str, int, int, RunAgentCo
 
 def main(cfg: MPCBenchConfig) -> list[dict]:
     resolve_model(cfg.model or "robodesk-push-red")  # a wrong --model fails here, before --out is touched
-    config = {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items() if k not in VOLATILE}
-    claim_out(cfg.out, {**config, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(MPCBenchConfig))
+    config = {k: v for k, v in config_json(cfg).items() if k not in VOLATILE}
+    claim_out(cfg.out, {**config, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(MPCBenchConfig), RETIRED)
     jobs = episode_configs(cfg)
     mine = jobs
     if cfg.shard:
@@ -159,7 +158,7 @@ def main(cfg: MPCBenchConfig) -> list[dict]:
     rows = summarize(cfg, results)
     keys = ["setting", "episodes", "success", "seed_min", "seed_max", "plan_s", "episode_s", "final_cm", "near_miss",
             "source"]
-    write_table(cfg.out, "mpc_bench", rows, keys, {"config": json.loads(json.dumps(asdict(cfg), default=str))})
+    write_table(cfg.out, "mpc_bench", rows, keys, {"config": config_json(cfg)})
     _plot(rows, cfg.out / "mpc_bench.png")
     print((cfg.out / "mpc_bench.md").read_text())
     return rows

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiments.cost_ranking import CostRankingConfig
@@ -28,7 +28,7 @@ from experiments.scaling import ScalingConfig
 from experiments.speed_bench import SpeedConfig as ImagineSpeedConfig
 from experiments.tables import weights_digest
 from experiments.wm_eval import WMEvalConfig
-from vidit.cli import UsageError, defaults_json, run
+from vidit.cli import UsageError, defaults_json, leaves, run
 from vidit.files import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,11 +81,11 @@ class ReportConfig:
 def command(name: str, cls: type, saved: dict) -> str:
     """The shell-quoted command line that reproduces a saved config: the flags that differ from the defaults."""
     parts, defaults = [name], defaults_json(cls)
-    for f in fields(cls):
-        value = saved.get(f.name, defaults[f.name])
-        if json.loads(json.dumps(value, default=str)) == defaults[f.name]:
+    for name in leaves(cls):
+        value = saved.get(name, defaults[name])
+        if json.loads(json.dumps(value, default=str)) == defaults[name]:
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             parts.append(flag if value else "")
         elif isinstance(value, list):

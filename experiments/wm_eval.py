@@ -41,6 +41,7 @@ from vidit.files import atomic_path
 from vidit.runs import claim_out
 from worldmodel import metrics
 from worldmodel.simulator import VideoSimulator, resolve_model
+from vidit import seeding
 
 DEMO, QUERY, GEN = 8, 4, 4  # the paper's main setting
 SEED = 900_000  # held-out episodes: far from every training seed
@@ -153,7 +154,7 @@ def items(cfg: WMEvalConfig, name: str, data: dict[str, EpisodeDataset]) -> list
     out = []
     for ci, cls in enumerate(classes):
         for e in _episodes(data[cls])[cfg.probe_episodes:cfg.probe_episodes + cfg.episodes]:
-            rng = np.random.default_rng([cfg.seed, ci, e])
+            rng = seeding.rng(cfg.seed, ci, e)
 
             def demo(c: str, k: int | None = None) -> np.ndarray:
                 pool = _episodes(data[c])[:cfg.probe_episodes]
@@ -178,7 +179,7 @@ def generate(cfg: WMEvalConfig, sim: VideoSimulator, setting: str, queries: list
         chunk = queries[i:i + cfg.batch]
         n_demos = len(chunk[0].demos[setting][1])
         demos = [np.stack([q.demos[setting][1][j] for q in chunk]) for j in range(n_demos)]
-        gen.append(sim.imagine_batch(demos, np.stack([q.clip[:QUERY] for q in chunk]), GEN, seed=cfg.seed + i)[:, 0])
+        gen.append(sim.imagine_batch(demos, np.stack([q.clip[:QUERY] for q in chunk]), GEN, seed=seeding.derive(cfg.seed, i))[:, 0])
     gen = np.concatenate(gen)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -191,7 +192,7 @@ def probe(sim: VideoSimulator, dom: Domain, data: dict[str, EpisodeDataset], cfg
     clips, labels = [], []
     for ci, cls in enumerate(dom.classes):
         for e in _episodes(data[cls])[:cfg.probe_episodes]:
-            rng = np.random.default_rng([cfg.seed, ci, e, 1])
+            rng = seeding.rng(cfg.seed, ci, e, 1)
             for _ in range(1 if dom.start is not None else 4):  # Crafter: several windows per episode
                 clips.append(_window(dom, data[cls].frames(e), rng))
                 labels.append(ci)

@@ -28,6 +28,7 @@ from vidit.cli import UsageError, run
 from vidit.files import append_csv, write_json
 from worldmodel import checkpoints
 from worldmodel.recon import load_tokenizer, reconstructions
+from vidit.seeding import generator
 
 CHANGED_PIXELS = 4  # pixels moving by > 32 levels that make a transition count as "changed the frame"
 
@@ -171,7 +172,7 @@ def train(cfg: TrainIDMConfig) -> dict:
     bar = tqdm(total=cfg.max_steps, initial=step, desc="train_idm", unit="step")
     t0 = time.perf_counter()
     while step < cfg.max_steps:
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        g = generator(cfg.seed, step)
         frames, actions = data.sample(train_eps, cfg.batch_size, g, recon, cfg.recon_prob)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)

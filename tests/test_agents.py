@@ -10,17 +10,17 @@ import pytest
 import envs
 from agents.costs import VideoCost
 from agents.imitation import ImitationAgent, ImitationConfig
-from agents.run_agent import RunAgentConfig, check_demo_env, config_json, finished_run, main, run_episodes
+from agents.run_agent import RunAgentConfig, check_demo_env, finished_run, main, run_episodes
 from envs.demos import RECIPES, load_demo
 from envs.video import read, write
 from idm.model import InverseDynamics
-from vidit.cli import run
+from vidit.cli import build, config_json, run
 from vidit.pretrained import WEIGHTS_NAME
 from worldmodel.simulator import VideoSimulator
 
 
 def agent_cfg(models, out, **kw):
-    return RunAgentConfig(**{**dict(model=str(models[0]), idm=str(models[1]), out=out), **kw})
+    return build(RunAgentConfig, {**dict(model=str(models[0]), idm=str(models[1]), out=out), **kw})
 
 
 def test_run_agent_imitates_in_crafter_and_writes_videos_and_metrics(crafter_models, tmp_path, capsys):
@@ -70,7 +70,7 @@ def test_pick_cost_keeps_the_future_nearest_the_demos_end(push_red_models, monke
 
 @pytest.mark.parametrize("agent", ["random", "expert"])
 def test_baselines_need_no_model(agent, tmp_path):
-    summary = main(RunAgentConfig(env="crafter", agent=agent, episodes=2, out=tmp_path / agent))
+    summary = main(build(RunAgentConfig, dict(env="crafter", agent=agent, episodes=2, out=tmp_path / agent)))
     assert summary["episodes"] == 2
     if agent == "expert":
         assert summary["success_rate"] == 1.0
@@ -173,10 +173,11 @@ def test_imitation_bench_quick_writes_its_table_and_resumes(crafter_models, tmp_
 
 
 def test_finished_run_matches_runs_saved_before_a_setting_was_added(tmp_path):
-    cfg = RunAgentConfig(env="crafter", agent="random", episodes=1, out=tmp_path)
+    cfg = build(RunAgentConfig, dict(env="crafter", agent="random", episodes=1, out=tmp_path))
     saved = config_json(cfg)
     del saved["guidance"], saved["rounds"]  # settings added to run_agent after this run: now at their defaults
     (tmp_path / "metrics.json").write_text(json.dumps({"config": saved, "episodes": []}))
     assert finished_run(cfg) is not None
-    assert finished_run(RunAgentConfig(env="crafter", agent="random", episodes=1, out=tmp_path, guidance=2.0)) is None
-    assert finished_run(RunAgentConfig(env="crafter", agent="random", episodes=2, out=tmp_path)) is None
+    assert finished_run(build(RunAgentConfig, dict(env="crafter", agent="random", episodes=1, out=tmp_path,
+                                                   guidance=2.0))) is None
+    assert finished_run(build(RunAgentConfig, dict(env="crafter", agent="random", episodes=2, out=tmp_path))) is None

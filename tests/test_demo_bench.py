@@ -40,6 +40,7 @@ def test_episode_grid_seeds_demos_and_agents(tmp_path):
     assert mpc.out == tmp_path / "runs" / "mpc-demo" / "push_blue" / "instance29"
     assert all(not c.stop_on_success and c.max_steps == 15 and c.episodes == 1 for c in by.values())
     assert by["no-demo", "push_red", 0].demo is None and by["no-demo", "push_red", 0].agent == "imitate"
+    assert by["no-demo", "push_blue", 0].out == by["no-demo", "push_red", 0].out  # task-blind: one episode, every row
     assert by["random-demo", "push_green", 3].demo == "push_red_random.mp4"
     assert (by["expert", "push_green", 3].agent, by["expert", "push_green", 3].seed) == ("expert", 3)
     assert by["random", "push_green", 3].seed == by["imitate", "push_green", 3].seed  # paired across settings
@@ -55,8 +56,9 @@ def test_episode_grid_seeds_demos_and_agents(tmp_path):
     assert dev["imitate", "push_red", 31].out.name == "instance31"
     picked = {(s, t): c for s, t, i, c in episode_configs(DemoBenchConfig(out=tmp_path, instances=1, n_candidates=4,
                                                                          pick="cost"))}
-    assert (picked["imitate", "push_red"].pick, picked["imitate", "push_red"].n_candidates) == ("cost", 4)
-    assert picked["no-demo", "push_red"].pick == "idm" and picked["mpc-demo", "push_red"].n_candidates == 1
+    imitation = {s: picked[s, "push_red"].imitation for s in ("imitate", "no-demo", "mpc-demo")}
+    assert (imitation["imitate"].pick, imitation["imitate"].n_candidates) == ("cost", 4)
+    assert imitation["no-demo"].pick == "idm" and imitation["mpc-demo"].n_candidates == 1
     crafter_dev = episode_configs(DemoBenchConfig(env="crafter", out=tmp_path, seeds=3, held_out=True))
     assert {i for _, _, i, _ in crafter_dev} == {1000, 1001, 1002}
     quick = DemoBenchConfig(env="robodesk", quick=True, out=tmp_path, samples=32, horizon=4)
@@ -83,7 +85,8 @@ def test_crafter_quick_expert_does_its_task_resumes_and_refuses_another_config(c
     md = (out / "demo_bench.md").read_text()
     assert "## expert" in md and "| demo_task | episodes | chop_wood |" in md and "none" in md
     metrics = sorted(out.glob("runs/*/*/*/metrics.json"))
-    assert len(metrics) == 12
+    assert len(metrics) == 10  # random ignores the row's task: one episode per seed serves both rows
+    assert not (out / "runs" / "random" / "walk_left").exists()
     eps = {m.relative_to(out / "runs").parts[:3]: json.loads(m.read_text())["episodes"][0] for m in metrics}
     assert {p[2] for p in eps} == {"seed0", "seed1"}
     assert all(set(e["task_success"]) == set(CRAFTER_TASKS) for e in eps.values())
@@ -92,10 +95,10 @@ def test_crafter_quick_expert_does_its_task_resumes_and_refuses_another_config(c
     stamp = {m: m.stat().st_mtime_ns for m in metrics}
     capsys.readouterr()
     assert run(main, DemoBenchConfig, args) == rows
-    assert "12 episodes, 12 already done, 0 to run" in capsys.readouterr().out
+    assert "10 episodes, 10 already done, 0 to run" in capsys.readouterr().out
     metrics[0].unlink()  # as if killed during that episode
     run(main, DemoBenchConfig, args)
-    assert "11 already done, 1 to run" in capsys.readouterr().out
+    assert "9 already done, 1 to run" in capsys.readouterr().out
     assert all(m.stat().st_mtime_ns == stamp[m] for m in metrics[1:])
     sub = run(main, DemoBenchConfig, args[:-3] + ["expert"])  # a subset of the episodes: nothing reruns
     assert "4 episodes, 4 already done, 0 to run" in capsys.readouterr().out

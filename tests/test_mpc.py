@@ -20,7 +20,7 @@ from agents.oracle import EnvOracle
 from agents.run_agent import RunAgentConfig, main, run_episodes
 from envs.video import read
 from experiments import compare_bench, cost_ranking, mpc_bench, mpc_trace
-from vidit.cli import UsageError, run
+from vidit.cli import UsageError, build, run
 from worldmodel.classifier import SuccessClassifier, load_classifiers
 from worldmodel.simulator import VideoSimulator
 
@@ -55,27 +55,11 @@ def test_costs_rank_frames_by_goal_distance_and_success():
         mse.check_goal(None)
 
 
-def test_pooled_mse_is_graded_where_pixel_mse_is_flat():
-    def square(x):  # a dark 4x4 "arm" on a light desk
-        f = np.full((64, 64, 3), 200, np.uint8)
-        f[8:12, x:x + 4] = 0
-        return f
-    frames = np.stack([square(x)[None] for x in (12, 40)])  # near the goal pose, far from it: no overlap
-    pixel, pooled = VideoCost("mse", (64, 64, 3)), VideoCost("mse", (64, 64, 3), pool=16)
-    near, far = pixel(frames, square(4))
-    assert near == pytest.approx(far)
-    near, far = pooled(frames, square(4))
-    assert near < far
-    with pytest.raises(ValueError, match="divide the frame size"):
-        VideoCost("mse", (64, 64, 3), pool=5)
-
-
 def test_cost_ranking_scores_costs_on_real_and_predicted_frames(push_red_models, tmp_path):
     cfg = cost_ranking.CostRankingConfig(out=tmp_path / "cr", model=str(push_red_models[0]), instances=1,
-                                         samples=8, horizon=1, std_scales=(1.0,), pools=(1, 8))
+                                         samples=8, horizon=1, std_scales=(1.0,))
     rows = cost_ranking.main(cfg)
-    assert {(r["frames"], r["cost"], r["pool"]) for r in rows} == {
-        (f, c, k) for f in ("real", "model") for c in ("mse", "classifier") for k in (1, 8)}
+    assert {(r["frames"], r["cost"]) for r in rows} == {(f, c) for f in ("real", "model") for c in ("mse", "classifier")}
     for r in rows:
         assert -1 <= r["rho"] <= 1 and -1 <= r["mppi_cos"] <= 1 and r["top4_cm"] <= r["best4_cm"] + 1e-9
     assert (tmp_path / "cr" / "cost_ranking.md").is_file()
@@ -124,9 +108,8 @@ def test_whole_episode_context_predicts_what_the_window_still_holds(push_red_mod
     assert seen == [(t + 1, t, min(10, 16 - min(t + 1, 15))) for t in range(16)]
 
 
-@pytest.mark.parametrize("reduce", ["mean", "min"])
-def test_futures_score_each_sample_over_imagined_futures(push_red_models, reduce):
-    """``--futures 2``: every sample is imagined twice in one batch and scored by the mean (or min) of its costs."""
+def test_futures_score_each_sample_over_imagined_futures(push_red_models):
+    """``--futures 2``: every sample is imagined twice in one batch and scored by the mean of its costs."""
     sim = VideoSimulator.from_pretrained(push_red_models[0])
     seen, got = [], []
 
@@ -137,7 +120,7 @@ def test_futures_score_each_sample_over_imagined_futures(push_red_models, reduce
 
     cost = VideoCost("mse", (64, 64, 3))
     box = gym.spaces.Box(-1, 1, (5,), np.float32)
-    agent = MPCAgent(Spy(sim), cost, MPCConfig(samples=3, horizon=2, futures=2, futures_reduce=reduce), box)
+    agent = MPCAgent(Spy(sim), cost, MPCConfig(samples=3, horizon=2, futures=2), box)
     agent.reset([np.zeros((64, 64, 3), np.uint8)], goals=[np.full((64, 64, 3), 255, np.uint8)])
     samples = np.random.default_rng(0).uniform(-1, 1, (3, 2, 5)).astype(np.float32)
 
@@ -153,15 +136,15 @@ def test_futures_score_each_sample_over_imagined_futures(push_red_models, reduce
     assert not np.array_equal(frames[0], frames[1])  # one sample, two different futures
     per_future = cost(frames, np.full((64, 64, 3), 255, np.uint8)).reshape(3, 2)
     assert not np.allclose(per_future.min(1), per_future.mean(1))
-    np.testing.assert_allclose(got[0], getattr(per_future, reduce)(1))
+    np.testing.assert_allclose(got[0], per_future.mean(1))
     with pytest.raises(ValueError, match="--futures >= 1"):
         MPCConfig(futures=0)
 
 
 def test_run_agent_mpc_with_a_goal_imagined_from_a_demo(push_red_models, tmp_path):
-    summary = main(RunAgentConfig(env="push_red", agent="mpc", demo="push_red.mp4", model=str(push_red_models[0]),
-                                  samples=4, horizon=2, max_steps=2, out=tmp_path / "out", seed=3, cost="mse",
-                                  n_candidates=2))
+    summary = main(build(RunAgentConfig, dict(env="push_red", agent="mpc", demo="push_red.mp4",
+                                              model=str(push_red_models[0]), samples=4, horizon=2, max_steps=2,
+                                              out=tmp_path / "out", seed=3, cost="mse", n_candidates=2)))
     assert summary["episodes"] == 1 and summary["mean_plan_s"] > 0
     # the mse cost needs no classifier, but the shipped one still picks the likeliest of the imagined goals
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["classifier"] == "push-red-k8"

@@ -6,7 +6,7 @@ import pytest
 from agents.run_agent import RunAgentConfig, main
 from experiments.demo_bench import DemoBenchConfig
 from experiments.mpc_bench import MPCBenchConfig
-from vidit.cli import parse, run
+from vidit.cli import flatten, parse, run
 
 RECIPE = dict(samples=32, horizon=4, futures=2, context_frames=0, std=(1.5, 1.5, 1.5, 0.3, 0.3),
               classifier="push-red-k8+0.25*push-red")  # the 0.825 row of robodesk-push-red's card
@@ -14,7 +14,7 @@ VP2 = dict(samples=200, horizon=10, futures=1, context_frames=2, std=(0.5, 0.5, 
 
 
 def settings(cfg) -> dict:
-    return {k: getattr(cfg, k) for k in RECIPE}
+    return {k: flatten(cfg)[k] for k in RECIPE}
 
 
 def test_the_models_recipe_is_the_default_and_vp2_is_vp2s():

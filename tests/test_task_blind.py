@@ -7,11 +7,12 @@ import pytest
 from agents.run_agent import RunAgentConfig, main as run_agent
 from envs.demos import resolve_demo
 from envs.video import read
+from vidit.cli import build
 from worldmodel.classifier import ClassifierConfig, SuccessClassifier
 
 
 def _episode(out, **kw):
-    run_agent(RunAgentConfig(out=out, episodes=1, stop_on_success=False, seed=3, **kw))
+    run_agent(build(RunAgentConfig, dict(out=out, episodes=1, stop_on_success=False, seed=3, **kw)))
     row = json.loads((out / "metrics.json").read_text())["episodes"][0]
     return read(out / row["video"]), row
 

@@ -12,6 +12,7 @@ from envs.collect import CollectConfig, collect
 from envs.dataset import EpisodeDataset
 from worldmodel.decoder import Decoder
 from worldmodel.imagination import ImaginationEnv, ImaginationGymEnv
+from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator, resolve_model
 from worldmodel.tokenize_data import tokenize_dataset
 from worldmodel.train_tokenizer import TrainTokenizerConfig
@@ -133,10 +134,10 @@ def test_action_conditioning_changes_rollouts(sim, shard):
 def test_guided_rollouts_interpolate_between_unconditioned_and_conditioned(sim, shard):
     frames = EpisodeDataset(shard / "data").frames(2)[:2]
     actions = np.array([[[1], [2]], [[5], [5]], [[3], [0]]])
-    guided = sim.rollout(frames, actions, seed=3, guidance=2.5)
+    guided = sim.rollout(frames, actions, SamplingConfig(guidance=2.5), seed=3)
     assert guided.shape == (3, 2, 64, 64, 3) and not np.array_equal(guided, sim.rollout(frames, actions, seed=3))
     # w = 0 keeps only the action-free branch: the same samples as imagining without actions
-    assert np.array_equal(sim.rollout(frames, actions, seed=3, guidance=0.0),
+    assert np.array_equal(sim.rollout(frames, actions, SamplingConfig(guidance=0.0), seed=3),
                           sim.imagine([], frames, n_frames=2, n_samples=3, seed=3))
 
 

@@ -1,7 +1,10 @@
 """Typed command lines generated from config dataclasses, and one-line errors for bad input.
 
 Every console script declares a dataclass; its fields become flags (``--n-episodes``), their
-defaults the defaults and ``metadata["help"]`` the help. ``run(main, Config)`` parses, calls
+defaults the defaults and ``metadata["help"]`` the help. A field that is itself a dataclass (a config
+composed of parts, e.g. ``run_agent``'s ``mpc: MPCConfig``) becomes a group of flags in ``--help``; flag names
+stay flat (``--samples``, not ``--mpc.samples``), so they must be unique across the groups, and
+:func:`build` / :func:`flatten` convert between the flat settings and the nested config. ``run(main, Config)`` parses, calls
 ``main(config)`` and turns a :class:`UsageError` (or ``ValueError``) into one line on stderr and
 exit code 2, so a user never sees a traceback for bad input (``VIDIT_DEBUG=1`` re-raises).
 """
@@ -66,21 +69,71 @@ def _default(f: dataclasses.Field) -> Any:
     return f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
 
 
+def _parts(cls: type) -> list[tuple[dataclasses.Field, Any]]:
+    """``(field, type hint)`` of the init fields of dataclass ``cls``."""
+    hints = typing.get_type_hints(cls)
+    return [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.init]
+
+
+def leaves(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
+    """Every flag-level field of ``cls``, those of its dataclass parts included, by name."""
+    out: dict[str, tuple[dataclasses.Field, Any]] = {}
+    for f, tp in _parts(cls):
+        inner = leaves(tp) if dataclasses.is_dataclass(tp) else {f.name: (f, tp)}
+        if clash := set(inner) & set(out):
+            raise TypeError(f"{cls.__name__}: setting {sorted(clash)} appears in two of its parts")
+        out.update(inner)
+    return out
+
+
+def build(cls: type[C], values: dict[str, Any]) -> C:
+    """An instance of ``cls`` from flat settings (missing ones at their defaults); its parts are built the
+    same way, each validating itself. Unknown settings raise ``TypeError``."""
+    if unknown := set(values) - set(leaves(cls)):
+        raise TypeError(f"{cls.__name__} has no settings {sorted(unknown)}")
+    kwargs = {}
+    for f, tp in _parts(cls):
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = build(tp, {k: v for k, v in values.items() if k in leaves(tp)})
+        elif f.name in values:
+            kwargs[f.name] = values[f.name]
+    return cls(**kwargs)
+
+
+def flatten(config: Any) -> dict[str, Any]:
+    """The flat settings of a (composed) config instance: the inverse of :func:`build`."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        out.update(flatten(value) if dataclasses.is_dataclass(value) else {f.name: value})
+    return out
+
+
+def config_json(config: Any) -> dict[str, Any]:
+    """A config's flat settings as saved runs hold them (JSON: paths as strings, tuples as lists)."""
+    return json.loads(json.dumps(flatten(config), default=str))
+
+
 def defaults_json(cls: type) -> dict[str, Any]:
-    """The fields of a default ``cls()`` (derived defaults filled in by its ``__post_init__``) as a saved
-    config holds them (JSON: paths as strings, tuples as lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(cls()), default=str))
+    """The settings of a default ``cls()`` (derived defaults filled in by its ``__post_init__``), as
+    :func:`config_json` saves them."""
+    return config_json(cls())
 
 
 def parser_for(cls: type, prog: str | None = None, description: str | None = None) -> argparse.ArgumentParser:
-    """An argparse parser whose flags are the fields of dataclass ``cls``."""
+    """An argparse parser whose flags are the fields of dataclass ``cls``, a group per dataclass part."""
     doc = description or (cls.__doc__ or "").strip()
     parser = argparse.ArgumentParser(prog=prog, description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.init:
-            _add_field(parser, f, hints[f.name])
+    leaves(cls)  # names are unique
+
+    def add(group, part: type) -> None:
+        for f, tp in _parts(part):
+            if dataclasses.is_dataclass(tp):
+                add(parser.add_argument_group(f.name, f.metadata.get("help") or (tp.__doc__ or "").strip()), tp)
+            else:
+                _add_field(group, f, tp)
+    add(parser, cls)
     return parser
 
 
@@ -88,24 +141,22 @@ _UNSET = object()
 
 
 def given_flags(cls: type, argv: list[str] | None = None) -> set[str]:
-    """The fields of ``cls`` that ``argv`` sets, rather than leaving them to their defaults."""
+    """The settings of ``cls`` that ``argv`` sets, rather than leaving them to their defaults."""
     probe = parser_for(cls)
-    probe.set_defaults(**{f.name: _UNSET for f in dataclasses.fields(cls) if f.init})
+    probe.set_defaults(**dict.fromkeys(leaves(cls), _UNSET))
     return {k for k, v in vars(probe.parse_args(argv)).items() if v is not _UNSET}
 
 
 def parse(cls: type[C], argv: list[str] | None = None, prog: str | None = None) -> C:
     """Parse ``argv`` into an instance of dataclass ``cls``; its ``__post_init__`` validates. A class with
     ``with_preset(values, given)`` may fill the flags the user did not give (e.g. from a named preset)."""
-    ns = parser_for(cls, prog=prog).parse_args(argv)
-    values = vars(ns)
-    hints = typing.get_type_hints(cls)
-    for name, value in values.items():
-        if typing.get_origin(_unwrap_optional(hints[name])[0]) is tuple and value is not None:
-            values[name] = tuple(value)
+    values = vars(parser_for(cls, prog=prog).parse_args(argv))
+    for name, (_, tp) in leaves(cls).items():
+        if typing.get_origin(_unwrap_optional(tp)[0]) is tuple and values[name] is not None:
+            values[name] = tuple(values[name])
     if hasattr(cls, "with_preset"):
         values = cls.with_preset(values, given_flags(cls, argv))
-    return cls(**values)
+    return build(cls, values)
 
 
 def fail(message: str, code: int = 2) -> typing.NoReturn:

@@ -19,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator, resolve_model
 
 if "vidit/Imagination-v0" not in gym.registry:
@@ -65,10 +66,10 @@ class ImaginationEnv:
 
     def __init__(self, sim: VideoSimulator, start_frames: np.ndarray, n_envs: int = 1, max_steps: int = 15,
                  context_frames: int = 4, reward_fn: RewardFn = goal_distance_reward, goal: np.ndarray | None = None,
-                 temperature: float = 1.0, top_k: int | None = None, seed: int = 0):
+                 sampling: SamplingConfig = SamplingConfig(), seed: int = 0):
         """``start_frames``: uint8 ``[M, H, W, 3]`` real frames an episode may start from."""
         self.sim, self.n, self.max_steps, self.context_frames = sim, n_envs, max_steps, context_frames
-        self.reward_fn, self.temperature, self.top_k = reward_fn, temperature, top_k
+        self.reward_fn, self.sampling = reward_fn, sampling
         self.goal = None if goal is None else torch.as_tensor(goal)
         self.starts = sim.tokenizer.encode(np.asarray(start_frames)[:, None])[:, 0].cpu()  # [M, h, w]
         self.action_space = action_space_of(sim)
@@ -105,7 +106,7 @@ class ImaginationEnv:
         new = torch.empty(self.n, *self.starts.shape[1:], dtype=torch.long)
         for length in self.length.unique().tolist():
             rows = torch.nonzero(self.length == length).flatten()
-            new[rows] = self.sim.next_frames(self.context[rows, -length:], enc[rows], self.temperature, self.top_k,
+            new[rows] = self.sim.next_frames(self.context[rows, -length:], enc[rows], self.sampling,
                                              seed=int(self.rng.integers(2**31))).cpu()
         self.context = torch.cat([self.context[:, 1:], new[:, None]], dim=1)
         self.length = (self.length + 1).clamp(max=self.context_frames)

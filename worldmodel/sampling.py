@@ -7,9 +7,31 @@ stream and give the same ids for the same seed.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Optional
+
 import torch
 
 from worldmodel.decoder import Decoder
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How the world model samples ids, the same for every call (``imagine``, ``rollout``, the imagination env);
+    the seed is each call's own argument."""
+    temperature: float = field(default=1.0, metadata={"help": "world-model sampling temperature (0: greedy)"})
+    top_k: Optional[int] = field(default=None, metadata={"help": "sample among the k likeliest ids (none: all)"})
+    guidance: float = field(default=1.0, metadata={
+        "help": "action-conditioned rollouts: classifier-free guidance on the actions (1: none; >1 follows the "
+                "actions harder, at 2x compute)"})
+
+    def __post_init__(self):
+        if self.temperature < 0 or (self.top_k is not None and self.top_k < 1):
+            raise ValueError(f"--temperature must be >= 0 and --top-k >= 1, got {self.temperature} and {self.top_k}")
+
+    @property
+    def guided(self) -> bool:
+        return self.guidance != 1.0
 
 
 def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,

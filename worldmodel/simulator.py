@@ -22,7 +22,7 @@ from worldmodel.actions import ActionEncoder
 from worldmodel.decoder import Decoder
 from worldmodel.layout import Layout
 from worldmodel.metrics import psnr
-from worldmodel.sampling import generate, generate_shared_prefix
+from worldmodel.sampling import SamplingConfig, generate, generate_shared_prefix
 from worldmodel.tokenizer import VQTokenizer
 
 SHIPPED = Path(__file__).parent / "models"
@@ -84,16 +84,16 @@ class VideoSimulator:
     # -- public API ---------------------------------------------------------------------------
     @torch.no_grad()
     def imagine(self, demos: Sequence[np.ndarray], query: np.ndarray, n_frames: int = 4, n_samples: int = 1,
-                temperature: float = 1.0, top_k: int | None = None, seed: int = 0) -> np.ndarray:
+                sampling: SamplingConfig = SamplingConfig(), seed: int = 0) -> np.ndarray:
         """``n_samples`` continuations of ``query`` given demo clips: uint8 ``[n_samples, n_frames, H, W, 3]``."""
         clips = [self._encode(d) for d in demos] + [self._encode(query)]
         prefix = self.layout.sequence(*clips)
-        ids = self._generate(prefix, n_samples, n_frames, None, temperature, top_k, seed)
+        ids = self._generate(prefix, n_samples, n_frames, None, sampling, seed)
         return self._decode(ids)
 
     @torch.no_grad()
     def imagine_batch(self, demos: Sequence[np.ndarray], queries: np.ndarray, n_frames: int = 4, n_samples: int = 1,
-                      temperature: float = 1.0, top_k: int | None = None, seed: int = 0) -> np.ndarray:
+                      sampling: SamplingConfig = SamplingConfig(), seed: int = 0) -> np.ndarray:
         """Continuations of ``B`` queries ``[B, T, H, W, 3]`` (e.g. parallel episodes), sampled in one batch:
         uint8 ``[B, n_samples, n_frames, H, W, 3]``. Each demo clip is shared by all rows (``[T, H, W, 3]``)
         or given per row (``[B, T, H, W, 3]``)."""
@@ -103,16 +103,15 @@ class VideoSimulator:
         b = len(queries)
         q = self.tokenizer.encode(queries).to(self.device)
         prefix = self.layout.sequence(*[self._encode_rows(d, b) for d in demos], q)
-        ids = self._generate(prefix.repeat_interleave(n_samples, dim=0), b * n_samples, n_frames, None,
-                             temperature, top_k, seed)
+        ids = self._generate(prefix.repeat_interleave(n_samples, dim=0), b * n_samples, n_frames, None, sampling, seed)
         return self._decode(ids).reshape(b, n_samples, n_frames, self.frame_size, self.frame_size, 3)
 
     @torch.no_grad()
-    def rollout(self, context: np.ndarray, actions, temperature: float = 1.0, top_k: int | None = None,
-                seed: int = 0, past_actions=None, guidance: float = 1.0) -> np.ndarray:
+    def rollout(self, context: np.ndarray, actions, sampling: SamplingConfig = SamplingConfig(), seed: int = 0,
+                past_actions=None) -> np.ndarray:
         """Predict ``H`` frames for each of ``N`` action sequences ``actions [N, H, ...]`` from ``context``
         frames ``[C, H, W, 3]``; ``past_actions [C - 1, ...]`` are the actions between the context frames
-        (optional). ``guidance`` w != 1 samples with classifier-free guidance on the actions (the model
+        (optional). ``sampling.guidance`` w != 1 samples with classifier-free guidance on the actions (the model
         was trained with action dropout): ``uncond + w * (cond - uncond)``, at twice the compute.
         Returns uint8 ``[N, H, H_img, W_img, 3]``."""
         if self.actions.dim == 0:
@@ -129,11 +128,9 @@ class VideoSimulator:
         if past_actions is not None and c > 1:
             past = self.actions.encode(past_actions)[None].expand(n, -1, -1)
             feats = feats + self.layout.action_features(past, total, first_frame=0)
-        guided = guidance != 1.0
-        if guided:
+        if sampling.guided:
             feats = torch.cat([feats, torch.zeros_like(feats)])
-        ids = self._generate(prefix, 2 * n if guided else n, horizon, feats.to(self.device), temperature, top_k,
-                             seed, guidance if guided else None)
+        ids = self._generate(prefix, 2 * n if sampling.guided else n, horizon, feats.to(self.device), sampling, seed)
         return self._decode(ids)
 
     @torch.no_grad()
@@ -176,8 +173,8 @@ class VideoSimulator:
         frames = self.layout.frames_of(ids, self.tokenizer.grid)
         return self.tokenizer.decode(frames).cpu().numpy()
 
-    def next_frames(self, context: torch.Tensor, actions: torch.Tensor | None, temperature: float = 1.0,
-                    top_k: int | None = None, seed: int = 0) -> torch.Tensor:
+    def next_frames(self, context: torch.Tensor, actions: torch.Tensor | None,
+                    sampling: SamplingConfig = SamplingConfig(), seed: int = 0) -> torch.Tensor:
         """One frame per row from per-row context ids ``[N, C, h, w]`` and encoded actions ``[N, A]``
         taken on the last context frame; returns ids ``[N, h, w]`` (the imagination env's step)."""
         n, c = context.shape[:2]
@@ -186,21 +183,24 @@ class VideoSimulator:
         if actions is not None:
             total = prefix.shape[1] + self.layout.tokens_per_frame
             feats = self.layout.action_features(actions[:, None].to(self.device), total, first_frame=c - 1)
-        ids = self._generate(prefix, n, 1, feats, temperature, top_k, seed)
+        ids = self._generate(prefix, n, 1, feats, sampling, seed)
         return ids.reshape(n, *self.tokenizer.grid)
 
     def _generate(self, prefix: torch.Tensor, n: int, n_frames: int, feats: torch.Tensor | None,
-                  temperature: float, top_k: int | None, seed: int, guidance: float | None = None) -> torch.Tensor:
+                  sampling: SamplingConfig, seed: int) -> torch.Tensor:
         """Sample ``n_frames`` frames of codebook ids for ``n`` rows after ``prefix [1 or n, P]``; a
-        one-row prefix is shared: its KV cache is computed once and broadcast to the ``n`` rows."""
+        one-row prefix is shared: its KV cache is computed once and broadcast to the ``n`` rows. Guidance
+        applies where ``feats`` holds each row's actions and then the same rows without (``rollout``)."""
         n_new = n_frames * self.layout.tokens_per_frame
         limit = self.decoder.config.max_seq_len
         if prefix.shape[1] + n_new - 1 > limit:
             raise ValueError(f"a prompt of {prefix.shape[1]} tokens plus {n_new} to generate exceeds the model's "
                              f"context window of {limit} tokens ({self.layout.tokens_per_frame} per frame)")
         g = torch.Generator(device=self.device).manual_seed(seed)
-        kw = dict(actions=feats, temperature=temperature, top_k=top_k, generator=g, vocab=self.layout.codebook_size)
+        kw = dict(actions=feats, temperature=sampling.temperature, top_k=sampling.top_k, generator=g,
+                  vocab=self.layout.codebook_size)
         prefix = prefix.to(self.device)
         if prefix.shape[0] == 1:
+            guidance = sampling.guidance if sampling.guided and feats is not None else None
             return generate_shared_prefix(self.decoder, prefix, n, n_new, guidance=guidance, **kw)
         return generate(self.decoder, prefix, n_new, **kw)

@@ -35,6 +35,7 @@ from vidit.files import append_csv, write_json
 from worldmodel import checkpoints
 from worldmodel.classifier import ClassifierConfig, SuccessClassifier
 from worldmodel.recon import load_tokenizer, reconstructions
+from vidit.seeding import generator
 
 
 @dataclass
@@ -150,7 +151,7 @@ def train(cfg: TrainClassifierConfig) -> dict:
     metrics: dict = {}
     bar = tqdm(total=cfg.max_steps, initial=step, desc="train_classifier", unit="step")
     while step < cfg.max_steps:
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        g = generator(cfg.seed, step)
         pick = index[torch.randint(len(index), (cfg.batch_size,), generator=g).numpy()]
         use_recon = (torch.rand(cfg.batch_size, generator=g) < cfg.recon_prob).numpy() & ("recon" in sources)
         x = torch.from_numpy(np.stack([sources["recon" if r else "real"][e][t] for (e, t), r in zip(pick, use_recon)]))

@@ -32,6 +32,7 @@ from vidit.cli import UsageError, run
 from vidit.files import atomic_path, atomic_write_bytes
 from vidit.runs import differences
 from worldmodel.tokenizer import PRESETS, VQTokenizer
+from vidit.seeding import generator
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
@@ -179,7 +180,7 @@ def _train_step(tok: VQTokenizer, optimizer: torch.optim.Optimizer, x: torch.Ten
 
 
 def _batch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return torch.randperm(n, generator=generator(seed, epoch))
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:

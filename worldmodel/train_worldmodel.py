@@ -37,6 +37,7 @@ from worldmodel.decoder import Decoder, DecoderConfig
 from worldmodel.layout import ActionSpan, Layout
 from worldmodel.simulator import resolve_model
 from worldmodel.tokenizer import VQTokenizer
+from vidit.seeding import generator
 
 WORLD_MODEL_VERSION = 1
 
@@ -114,7 +115,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def batch_generator(cfg: TrainConfig, step: int, rank: int) -> torch.Generator:
-    return torch.Generator().manual_seed(hash((cfg.seed, step, rank)) % 2**63)
+    return generator(cfg.seed, step, rank)
 
 
 # -- the run ----------------------------------------------------------------------------------

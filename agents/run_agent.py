@@ -302,12 +302,15 @@ def finished_run(cfg: RunAgentConfig) -> dict | None:
     return None if differ else saved
 
 
-DEMO_PSNR_GAP = 10.0  # dB; measured: other-env demos reconstruct 19-25 dB below the env's own frames
+# dB. Measured (first frames of 5 Crafter and 3 desk starts, every shipped demo): other-env demos reconstruct
+# 17-28 dB below the env's first frame, its own demos up to 11.4 dB below (Crafter's walk_left, 22.6 vs 34 dB).
+DEMO_PSNR_GAP = 15.0
 
 
 def check_demo_env(sim: VideoSimulator, demo: np.ndarray, env, seed: int, name) -> None:
     """Refuse a demo of another env, told by the world model's tokenizer: such frames reconstruct far worse
-    than the env's own (desk tokenizer: Crafter demos 6-7 dB, the desk's first frame 26 dB)."""
+    than the env's own (desk tokenizer: Crafter demos 6-8 dB, the desk's first frames 26 dB; Crafter tokenizer:
+    desk demos 9 dB, its own 23-30 dB, first frames 27-34 dB)."""
     own = sim.reconstruction_psnr(env.reset(seed=seed)[0][None])
     theirs = sim.reconstruction_psnr(demo[-8:])
     if theirs < own - DEMO_PSNR_GAP:

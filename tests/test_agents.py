@@ -136,9 +136,11 @@ def test_a_demo_of_another_env_is_refused_in_one_line(env, demo, tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and "does not look like" in err
     assert not (tmp_path / "out").exists()
-    own = {"robodesk": "push_green.mp4", "crafter": "chop_wood.mp4"}[env]  # the env's own demo passes the check
+    # the env's own demos pass, also from a start whose first frame reconstructs far better than the demo
+    # (Crafter seed 1000: 34 dB against walk_left's 22.6 dB; a 10 dB margin once refused it)
+    own = {"robodesk": ("push_green.mp4", 0), "crafter": ("walk_left.mp4", 1000)}[env]
     sim = VideoSimulator.from_pretrained(env)
-    check_demo_env(sim, load_demo(own, 64, None, 8), envs.make(env), 0, own)
+    check_demo_env(sim, load_demo(own[0], 64, None, 8), envs.make(env), own[1], own[0])
 
 
 def test_minerl_is_a_clear_error_pointing_at_crafter(capsys):

@@ -21,7 +21,7 @@ import numpy as np
 
 from agents.costs import VideoCost
 from idm.model import InverseDynamics
-from vidit.seeding import derive
+from vidit.seeding import call_seed
 from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator
 
@@ -105,7 +105,7 @@ class ImitationAgent:
         seen = min(len(self.history[i]) for i in rows)
         queries = np.stack([np.stack(self.history[i][-seen:]) for i in rows])
         futures = self.sim.imagine_batch(self.demos, queries, n_frames=c.gen_frames, n_samples=c.n_candidates,
-                                         sampling=self.sampling, seed=derive(self.seeds[rows[0]], self.plans))  # [R, n, G, ...]
+                                         sampling=self.sampling, seed=call_seed(self.seeds[rows[0]], self.plans))  # [R, n, G, ...]
         self.plans += 1
         window = np.concatenate([np.repeat(queries[:, None], c.n_candidates, 1), futures], axis=2)
         actions, loglik = self.idm.predict(window.reshape(-1, *window.shape[2:]))

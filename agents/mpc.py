@@ -28,7 +28,7 @@ import numpy as np
 from agents.costs import CostKind, VideoCost
 from agents.planners import Planner, PlannerConfig
 from agents.presets import MODEL, VP2, apply_preset
-from vidit.seeding import derive
+from vidit.seeding import call_seed
 from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator
 
@@ -175,7 +175,7 @@ class MPCAgent:
                 self.calls[i] += 1
                 k = self.cfg.futures
                 frames = self.predictor(i, context, past, np.repeat(samples, k, axis=0),
-                                        seed=derive(self.seeds[i], self.calls[i]))
+                                        seed=call_seed(self.seeds[i], self.calls[i]))
                 costs = self.cost(frames, self.goals[i]).reshape(len(samples), k).mean(1)
                 best["frame"] = frames[int(np.argmin(costs)) * k, 0]
                 return costs

@@ -131,6 +131,8 @@ def make_env(cfg: RunAgentConfig):
     except TypeError:
         raise UsageError(f"--env {cfg.env} has no tasks to choose from; drop --task (vidit/RoboDesk-v0 and "
                          "vidit/Crafter-v0 take one)") from None
+    except UsageError:
+        raise
     except ValueError as e:
         raise UsageError(f"--env {cfg.env} --task {cfg.task}: {e}") from None
     except ImportError as e:

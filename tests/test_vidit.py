@@ -6,7 +6,7 @@ import pytest
 
 from vidit.cli import UsageError
 from vidit.runs import claim_out, differences
-from vidit.seeding import derive, generator, rng
+from vidit.seeding import call_seed, derive, generator, rng
 
 
 def test_derived_seeds_are_pure_distinct_and_fit_torch():
@@ -19,6 +19,7 @@ def test_derived_seeds_are_pure_distinct_and_fit_torch():
     assert generator(5, 1).initial_seed() == derive(5, 1)
     with pytest.raises(ValueError):
         derive(-1)
+    assert call_seed(3, 2) == 3 * 100_003 + 2  # the agents' stream: recorded benchmark episodes replay exactly
 
 
 def test_claim_out_resumes_the_same_run_and_refuses_another(tmp_path):

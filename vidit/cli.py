@@ -24,8 +24,9 @@ from typing import Any, Callable, Literal, TypeVar, Union
 C = TypeVar("C")
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+class UsageError(ValueError):
+    """Bad input from the user: printed as one line, exit code 2. A ``ValueError``, so library code that
+    raises it is caught like any other bad value."""
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -175,7 +176,7 @@ def run(main: Callable[[C], Any], cls: type[C], argv: list[str] | None = None) -
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return main(parse(cls, argv))
-    except (UsageError, ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError) as e:  # UsageError is a ValueError
         if os.environ.get("VIDIT_DEBUG"):
             raise
         fail(str(e))

@@ -28,7 +28,7 @@ from experiments.scaling import ScalingConfig
 from experiments.speed_bench import SpeedConfig as ImagineSpeedConfig
 from experiments.tables import weights_digest
 from experiments.wm_eval import WMEvalConfig
-from vidit.cli import UsageError, defaults_json, leaves, run
+from vidit.cli import UsageError, build, config_json, defaults_json, leaves, run
 from vidit.files import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,12 +79,19 @@ class ReportConfig:
 
 
 def command(name: str, cls: type, saved: dict) -> str:
-    """The shell-quoted command line that reproduces a saved config: the flags that differ from the defaults."""
+    """The shell-quoted command line that reproduces a saved config: the flags that differ from the defaults,
+    less those the others imply (a value ``__post_init__`` derives, e.g. Crafter's step budget from ``--env``)."""
     parts, defaults = [name], defaults_json(cls)
-    for name in leaves(cls):
-        value = saved.get(name, defaults[name])
-        if json.loads(json.dumps(value, default=str)) == defaults[name]:
+    keys = [k for k in leaves(cls) if k in saved and json.loads(json.dumps(saved[k], default=str)) != defaults[k]]
+    for k in list(keys):
+        try:
+            implied = config_json(build(cls, {j: saved[j] for j in keys if j != k})).get(k)
+        except Exception:  # noqa: BLE001 (JSON values a config cannot take back, e.g. a path as str): keep the flag
             continue
+        if implied == json.loads(json.dumps(saved[k], default=str)):
+            keys.remove(k)
+    for name in keys:
+        value = saved[name]
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             parts.append(flag if value else "")

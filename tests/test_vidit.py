@@ -43,3 +43,33 @@ def test_settings_added_later_match_at_their_default_and_retired_ones_at_their_n
     assert differences({"a": 1, "pool": 1}, {"a": 1}, retired=retired) == []
     assert differences({"a": 1, "pool": 4}, {"a": 1}, retired=retired) == ["pool: 4 (retired: only 1 is still done)"]
     assert differences({"a": 1, "pool": 4}, {"a": 1}, only={"a"}, retired=retired)  # `only` cannot hide it
+
+
+def test_composed_configs_take_flat_flags_in_groups_and_round_trip():
+    from dataclasses import dataclass, field
+
+    from vidit.cli import build, flatten, parse, parser_for
+
+    @dataclass
+    class Part:
+        rate: float = 1.0
+
+    @dataclass
+    class Whole:
+        name: str = "a"
+        part: Part = field(default_factory=Part, metadata={"help": "the part"})
+
+    cfg = parse(Whole, ["--rate", "0.5", "--name", "b"])
+    assert cfg == Whole("b", Part(0.5)) and flatten(cfg) == {"name": "b", "rate": 0.5}
+    assert build(Whole, flatten(cfg)) == cfg and build(Whole, {}) == Whole()
+    assert "part:\n  the part" in parser_for(Whole).format_help()
+    with pytest.raises(TypeError, match="no settings"):
+        build(Whole, {"rtae": 1.0})
+
+    @dataclass
+    class Clash:
+        rate: float = 2.0
+        part: Part = field(default_factory=Part)
+
+    with pytest.raises(TypeError, match="appears in two of its parts"):
+        parser_for(Clash)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -47,7 +47,7 @@ from envs.robodesk import N_BENCHMARK
 from envs.video import write
 from experiments.imitation_bench import wilson
 from experiments.tables import figure, weights_digest, write_table
-from vidit.cli import UsageError, run
+from vidit.cli import UsageError, config_json, run
 from vidit.files import atomic_path, write_json
 from vidit.runs import claim_out
 from worldmodel.classifier import SuccessClassifier
@@ -250,7 +250,7 @@ def main(cfg: RLImaginationConfig) -> list[dict]:
     if not (root / START_FRAMES).is_file():
         raise UsageError(f"world model {cfg.model} ships no {START_FRAMES} to start imagined episodes from")
     reward_fn = classifier_reward(SuccessClassifier.from_pretrained(cfg.classifier))
-    config = json.loads(json.dumps(asdict(cfg), default=str))
+    config = config_json(cfg)
     claim_out(cfg.out, config, VOLATILE)
     trained = {arm: train(cfg, arm, reward_fn) for arm in ARMS}
     evals = {policy: evaluate(cfg, policy, reward_fn) for policy in POLICIES}

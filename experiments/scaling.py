@@ -16,14 +16,13 @@ Writes ``scaling.{md,csv,json,png}``.
 from __future__ import annotations
 
 import csv
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 from experiments.tables import figure, weights_digest, write_table
 from experiments.wm_eval import WMEvalConfig, evaluate
-from vidit.cli import UsageError, run
+from vidit.cli import UsageError, config_json, run
 from vidit.runs import claim_out
 from worldmodel.decoder import PRESETS, Decoder
 from worldmodel.simulator import resolve_model
@@ -96,7 +95,7 @@ def _last_log(model: Path) -> dict:
 def main(cfg: ScalingConfig) -> list[dict]:
     for r in cfg.reuse:
         resolve_model(r.split("=", 1)[1])  # a wrong --reuse fails before --out is touched
-    claim_out(cfg.out, {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items()
+    claim_out(cfg.out, {k: v for k, v in config_json(cfg).items()
                         if k not in ("out", "workers", "threads")}, frozenset({"sizes", "reuse"}))
     eval_cfg = WMEvalConfig(out=cfg.out / "eval", domains=("push_red",), episodes=cfg.episodes,
                             probe_episodes=cfg.probe_episodes, workers=cfg.workers, quick=cfg.quick)
@@ -116,7 +115,7 @@ def main(cfg: ScalingConfig) -> list[dict]:
     rows.sort(key=lambda r: r["params_M"])
     keys = ["size", "params_M", "heldout_loss", "token_acc", "tf_psnr", "gen_psnr", "p_acc_real", "p_acc_none",
             "p_acc_random", "p_acc_in_class", "in_class_minus_random"]
-    write_table(cfg.out, "scaling", rows, keys, {"config": json.loads(json.dumps(asdict(cfg), default=str))})
+    write_table(cfg.out, "scaling", rows, keys, {"config": config_json(cfg)})
     _plot(rows, cfg.out / "scaling.png")
     print((cfg.out / "scaling.md").read_text())
     return rows

@@ -24,8 +24,7 @@ generated frames are kept per setting under ``--out/generated/``, so a rerun res
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -36,7 +35,7 @@ from tqdm import tqdm
 from envs.collect import CollectConfig, collect
 from envs.dataset import EpisodeDataset
 from experiments.tables import figure, weights_digest, write_table
-from vidit.cli import UsageError, run
+from vidit.cli import UsageError, config_json, run
 from vidit.files import atomic_path
 from vidit.runs import claim_out
 from worldmodel import metrics
@@ -244,7 +243,7 @@ def main(cfg: WMEvalConfig) -> list[dict]:
         torch.set_num_threads(cfg.threads)
     for name in cfg.domains:
         resolve_model(cfg.model(name))  # a wrong --*-model fails before --out is touched
-    claim_out(cfg.out, {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=str)).items()
+    claim_out(cfg.out, {k: v for k, v in config_json(cfg).items()
                         if k not in ("out", "workers", "threads")}, frozenset({"domains"}))
     skipped = [f"{m} (pass --{flag})" for m, flag in (("LPIPS", "lpips"), ("FVD", "i3d")) if getattr(cfg, flag) is None]
     if skipped:
@@ -252,7 +251,7 @@ def main(cfg: WMEvalConfig) -> list[dict]:
     rows = [row for name in cfg.domains for row in evaluate(cfg, name)]
     keys = ["domain", "setting", "demo", "format", "queries", "psnr", "ssim"]
     keys += [k for k in ("lpips", "fvd") if any(k in r for r in rows)] + ["p_acc", "demo_acc"]
-    write_table(cfg.out, "wm_eval", rows, keys, {"config": json.loads(json.dumps(asdict(cfg), default=str)),
+    write_table(cfg.out, "wm_eval", rows, keys, {"config": config_json(cfg),
                                                  "models": {n: _model_id(cfg.model(n)) for n in cfg.domains}})
     _plot(rows, cfg.out / "wm_eval.png")
     print((cfg.out / "wm_eval.md").read_text())

@@ -183,3 +183,10 @@ def test_finished_run_matches_runs_saved_before_a_setting_was_added(tmp_path):
     assert finished_run(build(RunAgentConfig, dict(env="crafter", agent="random", episodes=1, out=tmp_path,
                                                    guidance=2.0))) is None
     assert finished_run(build(RunAgentConfig, dict(env="crafter", agent="random", episodes=2, out=tmp_path))) is None
+
+
+def test_every_agent_choice_has_a_builder():
+    import typing
+
+    from agents.run_agent import AGENTS, AgentName
+    assert set(AGENTS) == set(typing.get_args(AgentName))

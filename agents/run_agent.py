@@ -46,6 +46,7 @@ from vidit.cli import UsageError, config_json, defaults_json, run
 from vidit.files import write_json
 from vidit.runs import differences
 from worldmodel.classifier import load_classifiers
+from worldmodel.precision import Precision, resolve_dtype
 from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator, resolve_model
 
@@ -92,6 +93,9 @@ class RunAgentConfig(ModelPresets):
     stop_on_success: bool = field(default=True, metadata={"help": "end an episode at its first success"})
     threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads (none: torch's choice)"})
     device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
+    precision: Precision = field(default="float32", metadata={
+        "help": "world-model compute: float32 (exact), bfloat16 (faster where the CPU has AMX/AVX512-BF16; "
+                "approximate), auto (bfloat16 where the hardware has it)"})
 
     imitation: ImitationConfig = field(default_factory=ImitationConfig, metadata={
         "help": "the imitation agent (--agent imitate): world model + IDM"})
@@ -150,8 +154,8 @@ def _defaults(cfg: RunAgentConfig, env_id: str) -> tuple[str, str, str | None]:
     return tuple(c if c is not None else (shipped[k] if shipped else None) for k, c in enumerate(chosen))
 
 
-def _simulator(model: str, env_id: str, frame_size: int, device: str) -> VideoSimulator:
-    sim = VideoSimulator.from_pretrained(model, device=device)
+def _simulator(model: str, env_id: str, frame_size: int, device: str, precision: Precision) -> VideoSimulator:
+    sim = VideoSimulator.from_pretrained(model, device=device, dtype=resolve_dtype(precision, device))
     trained_on = sim.config.get("env_id")
     if trained_on and trained_on != env_id:
         raise UsageError(f"world model {model} was trained on {trained_on}, not {env_id}")
@@ -198,7 +202,7 @@ def _imitation_agent(cfg: RunAgentConfig, env_list: list) -> Built:
     env = env_list[0]
     env_id, frame_shape = env.spec.id, env.observation_space.shape
     model, idm_name, classifier_name = _defaults(cfg, env_id)
-    sim = _simulator(model, env_id, frame_shape[0], cfg.device)
+    sim = _simulator(model, env_id, frame_shape[0], cfg.device, cfg.precision)
     ids = {"model": str(model), "tokenizer": sim.tokenizer.fingerprint()}
     idm = InverseDynamics.from_pretrained(idm_name, action_space=space_json(env.action_space))
     if idm.config.frame_size != sim.frame_size:
@@ -221,7 +225,7 @@ def _planning_agent(cfg: RunAgentConfig, env_list: list) -> Built:
             raise UsageError(f"--{name.replace('_', '-')} has {n} values; {env_id}'s action has "
                              f"{env.action_space.shape[0]} components (give one value or one per component)")
     model, _, classifier_name = _defaults(cfg, env_id)
-    sim = _simulator(model, env_id, frame_shape[0], cfg.device) if cfg.agent == "mpc" or cfg.demo else None
+    sim = _simulator(model, env_id, frame_shape[0], cfg.device, cfg.precision) if cfg.agent == "mpc" or cfg.demo else None
     ids = {"model": str(model), "tokenizer": sim.tokenizer.fingerprint()} if sim else {}
     picks_goal = cfg.demo is not None and cfg.imitation.n_candidates > 1 and classifier_name is not None
     # the classifier also keeps the likeliest of the imagined goals

@@ -29,6 +29,7 @@ from experiments.tables import figure, write_table
 from vidit.cli import run
 from worldmodel.classifier import load_classifiers
 from worldmodel.sampling import SamplingConfig
+from worldmodel.precision import Precision, resolve_dtype
 from worldmodel.simulator import VideoSimulator
 
 TOP = 4  # samples MPPI's sharp weights mostly follow
@@ -51,6 +52,8 @@ class CostRankingConfig:
     gamma: float = field(default=0.05, metadata={"help": "MPPI weights exp(-gamma * (cost - min cost))"})
     temperature: float = field(default=1.0, metadata={"help": "world-model sampling temperature"})
     workers: int = field(default=2, metadata={"help": "processes playing the samples in the real env"})
+    precision: Precision = field(default="float32", metadata={
+        "help": "world-model compute (float32, bfloat16, auto): the quality check of the bfloat16 fast path"})
     threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads"})
 
     def __post_init__(self):
@@ -97,7 +100,7 @@ def _scores(cost: np.ndarray, ep: dict, actions: np.ndarray, gamma: float) -> di
 def main(cfg: CostRankingConfig) -> list[dict]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    sim = VideoSimulator.from_pretrained(cfg.model)
+    sim = VideoSimulator.from_pretrained(cfg.model, dtype=resolve_dtype(cfg.precision))
     classifier = load_classifiers(cfg.classifier)
     shape = (sim.frame_size, sim.frame_size, 3)
     pc = PlannerConfig(samples=cfg.samples, horizon=cfg.horizon)

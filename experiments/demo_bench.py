@@ -52,12 +52,13 @@ import numpy as np
 from agents.mpc import RETIRED, MPCConfig
 from agents.run_agent import DEFAULTS, RunAgentConfig, finished_run
 from envs.demos import resolve_demo
-from experiments.episodes import run_all
+from experiments.episodes import EXECUTOR_FLAGS, ExecutorConfig, run_all
 from experiments.imitation_bench import wilson
 from experiments.tables import figure, write_table
 from vidit.cli import UsageError, build, config_json, defaults_json, flatten, run
 from vidit.files import atomic_write_bytes
 from vidit.runs import claim_out
+from worldmodel.precision import Precision
 from worldmodel.sampling import SamplingConfig
 
 SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "random", "expert")
@@ -72,7 +73,7 @@ MODEL_SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo")
 TASK_BLIND = ("no-demo", "random-demo", "random")
 NONE = "none"
 # Flags that change how fast a run goes, not what it measures: a resumed benchmark may change them.
-VOLATILE = {"out", "workers", "threads", "device"}
+VOLATILE = {"out", "workers", "threads", "device", *EXECUTOR_FLAGS}
 # Which episodes to run: each episode's folder checks its own config, so a benchmark grows or reports a subset.
 EPISODES = frozenset({"settings", "tasks", "seeds", "instances"})
 EPISODE_SEED = "start"
@@ -115,9 +116,13 @@ class _BenchSettings:
     workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads per worker"})
     device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
+    precision: Precision = field(default="float32", metadata={
+        "help": "world-model compute: float32 (exact), bfloat16 (faster where the CPU has AMX/AVX512-BF16; "
+                "approximate), auto (bfloat16 where the hardware has it)"})
     quick: bool = field(default=False, metadata={
         "help": "2 tasks, 2 instances/seeds, 3 steps (RoboDesk) or 20 (Crafter), MPC 8 samples of horizon 2"})
     sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"help": "how the world model samples"})
+    run_on: ExecutorConfig = field(default_factory=ExecutorConfig, metadata={"help": "where the episodes run"})
 
 
 @dataclass
@@ -201,6 +206,7 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
                     "seed": start, "instance": start if cfg.env == "robodesk" else 0,
                     "model": cfg.model, "idm": cfg.idm, **imitation, **flatten(cfg.sampling),
                     "max_steps": cfg.steps, "stop_on_success": False, "threads": cfg.threads, "device": cfg.device,
+                    "precision": cfg.precision,
                     "out": cfg.out / "runs" / setting / run_task / name})))
     return out
 
@@ -242,7 +248,7 @@ def main(cfg: DemoBenchConfig) -> list[dict]:
     config = {k: v for k, v in config_json(cfg).items() if k not in VOLATILE}
     claim_out(cfg.out, {**config, "episode_seed": EPISODE_SEED}, EPISODES, defaults_json(DemoBenchConfig), RETIRED)
     jobs = episode_configs(cfg)
-    run_all(list({job[3].out: job[3] for job in jobs}.values()), cfg.workers, "demo_bench")
+    run_all(list({job[3].out: job[3] for job in jobs}.values()), cfg.workers, "demo_bench", cfg.run_on)
     results = {(s, t, i): tasks_done(finished_run(c)) for s, t, i, c in jobs}
     rows, matrices = summarize(results, cfg.settings, cfg.tasks, env_tasks(cfg.env))
     meta = {"config": config_json(cfg), "confusion": matrices}

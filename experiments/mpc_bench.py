@@ -38,10 +38,11 @@ import numpy as np
 
 from agents.mpc import RETIRED, MPCConfig
 from agents.run_agent import RunAgentConfig, finished_run
-from experiments.episodes import run_all
+from experiments.episodes import EXECUTOR_FLAGS, ExecutorConfig, run_all
 from experiments.tables import figure, write_table
 from vidit.cli import UsageError, build, config_json, defaults_json, flatten, run
 from vidit.runs import claim_out
+from worldmodel.precision import Precision
 from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import resolve_model
 
@@ -51,7 +52,7 @@ VP2_PUSH_RED = {"iVideoGPT": 0.922, "SVG'": 0.760, "MCVD": 0.733, "FitVid": 0.58
 SETTINGS = ("mpc", "mpc-demo", "oracle", "random", "expert")
 NEAR_MISS_M = 0.10  # a failure that came this near the button (m) reached it and did not press
 # Flags that change how fast a run goes, not what it measures: a resumed benchmark may change them.
-VOLATILE = {"out", "workers", "threads", "shard", "device"}
+VOLATILE = {"out", "workers", "threads", "shard", "device", *EXECUTOR_FLAGS}
 # Which episodes to run: each episode's folder checks its own config, so a benchmark grows (more seeds or
 # instances) or reports a subset without mixing results.
 EPISODES = frozenset({"settings", "seeds", "instances", "oracle_instances", "demo_instances"})
@@ -82,11 +83,15 @@ class _BenchSettings:
     workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads per worker"})
     device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
+    precision: Precision = field(default="float32", metadata={
+        "help": "world-model compute: float32 (exact), bfloat16 (faster where the CPU has AMX/AVX512-BF16; "
+                "approximate), auto (bfloat16 where the hardware has it)"})
     shard: Optional[str] = field(default=None, metadata={
         "help": "K/N: run only every N-th episode from the K-th (one process per GPU or machine)"})
     quick: bool = field(default=False, metadata={
         "help": "2 instances, 1 seed, 3 steps, 8 samples of horizon 2 (CI-sized)"})
     sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"help": "how the world model samples"})
+    run_on: ExecutorConfig = field(default_factory=ExecutorConfig, metadata={"help": "where the episodes run"})
 
 
 @dataclass
@@ -135,7 +140,7 @@ def episode_configs(cfg: MPCBenchConfig) -> list[tuple[str, int, int, RunAgentCo
                     **planner, "env": "push_red", "episodes": 1, "seed": episode_seed(seed, instance),
                     "instance": instance,
                     "model": cfg.model, **flatten(cfg.sampling), "max_steps": cfg.steps,
-                    "threads": cfg.threads, "device": cfg.device, **kw,
+                    "threads": cfg.threads, "device": cfg.device, "precision": cfg.precision, **kw,
                     "out": cfg.out / "runs" / setting / f"seed{seed}_instance{instance:02d}"})))
     return out
 
@@ -149,7 +154,7 @@ def main(cfg: MPCBenchConfig) -> list[dict]:
     if cfg.shard:
         k, n = map(int, cfg.shard.split("/"))
         mine = jobs[k::n]
-    run_all([job[3] for job in mine], cfg.workers, "mpc_bench")
+    run_all([job[3] for job in mine], cfg.workers, "mpc_bench", cfg.run_on)
     results = {(s, seed, i): finished_run(c) for s, seed, i, c in jobs}
     if any(m is None for m in results.values()):  # other shards still running
         print(f"mpc_bench: {sum(m is None for m in results.values())} episodes of other shards are not done; "

@@ -58,13 +58,14 @@ BENCHMARKS = {
                   "Control steps per second of the real envs and of `collect`, per render setting."),
     "speed": ("Imagination speed", ImagineSpeedConfig,
               "The world model's sampler against `transformers`' `generate`, the shared-prefix rollout against "
-              "per-sample generation, and the decoder's share of the machine's matmul FLOP/s."),
+              "per-sample generation, the decoder's share of the machine's matmul FLOP/s, and one MPC planning "
+              "call (rollouts, pixels, cost) by today's float32 path and the bfloat16 fast path."),
 }
 SHIPPED = ("worldmodel/models", "idm/models", "worldmodel/classifiers")
 CONSOLE_SCRIPTS = ("wm_eval", "imitation_bench", "rl_imagination", "mpc_bench", "demo_bench", "expert_success", "env_speed")
 # Tables not named after their module or default --out folder; the others run with python -m, from results/<name>/.
 MODULES = {"speed": "speed_bench"}
-FOLDERS = {"expert_success": "experts", "demo_bench": "demo_bench*"}  # a glob: every run gets a subsection
+FOLDERS = {"expert_success": "experts", "demo_bench": "demo_bench*", "speed": "speed*"}  # a glob: a subsection a run
 
 
 @dataclass

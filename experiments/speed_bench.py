@@ -1,6 +1,7 @@
 """``speed_bench``: how fast the world model imagines, measured side by side in one run.
 
     python -m experiments.speed_bench [--quick] [--preset small] [--tokens-per-frame 16] [--out results/speed]
+    python -m experiments.speed_bench --parts planning --threads 2    # VP²'s 200 x 10 planning call alone
 
 On the same random weights (a trained model decodes at the same speed):
 1. ``imagine_vs_hf``: imagined frames/s of our KV-cache sampler vs ``transformers``' ``generate`` on
@@ -13,9 +14,13 @@ On the same random weights (a trained model decodes at the same speed):
    all rows (:func:`worldmodel.decoder.decode_attention`); it grows with the context.
 3. ``flops_frac``: the decoder's FLOP/s during batch-N decode as a fraction of this machine's
    measured dense matmul FLOP/s.
+4. ``planning_call_speedup``: one MPC planning call on a trained world model (``--model``), everything a
+   planning step does: N action-conditioned rollouts of H frames from 2 context frames, their pixels
+   decoded, VP²'s classifier cost (``--classifier``) against a goal frame. Today's path (float32) vs the
+   fast path (``--precision``: bfloat16 where the CPU has AMX/AVX512-BF16), both in this run.
 
-The last line reads ``imagine_vs_hf_b1=X imagine_vs_hf_b200=X prefix_speedup=X cascade_speedup=X flops_frac=X``.
-Writes ``speed.{md,csv,json}`` to ``--out``.
+The last line reads ``imagine_vs_hf_b1=X imagine_vs_hf_b200=X prefix_speedup=X cascade_speedup=X flops_frac=X
+planning_call_speedup=X``. Writes ``speed.{md,csv,json}`` to ``--out``.
 """
 from __future__ import annotations
 
@@ -29,12 +34,23 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 
+import numpy as np
+
+from agents.costs import VideoCost
+from agents.mpc import ModelPredictor
+from envs.demos import load_demo
 from experiments.tables import write_table
-from vidit.cli import run
+from vidit.cli import UsageError, run
+from worldmodel.classifier import load_classifiers
 from worldmodel.decoder import Decoder, DecoderConfig
 from worldmodel.export_hf import export_hf
 from worldmodel.layout import Layout
+from worldmodel.precision import Precision, resolve_dtype
 from worldmodel.sampling import generate, generate_shared_prefix
+from worldmodel.simulator import VideoSimulator
+
+
+PARTS = ("sampler", "planning")
 
 
 @dataclass
@@ -47,9 +63,28 @@ class SpeedConfig:
     horizon: int = field(default=10, metadata={"help": "frames generated per sample (VP²: 10)"})
     n: int = field(default=200, metadata={"help": "samples per planning call (VP² MPPI: 200)"})
     quick: bool = field(default=False, metadata={"help": "N=16, 2 frames: under a minute on 2 cores"})
+    parts: tuple[str, ...] = field(default=("sampler", "planning"), metadata={
+        "help": "sampler: sections 1-3 (random weights, against transformers); planning: the planning call"})
     out: Path = field(default=Path("results/speed"), metadata={"help": "output folder"})
     threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads (default: torch's choice)"})
+    model: str = field(default="robodesk", metadata={"help": "world model of the planning call (a shipped name or a folder)"})
+    classifier: str = field(default="desk-demo-k8", metadata={"help": "the planning call's cost classifier(s)"})
+    precision: Precision = field(default="auto", metadata={
+        "help": "the planning call's fast path (the baseline is float32; auto: bfloat16 where the CPU has it)"})
     seed: int = 0
+
+    def __post_init__(self):
+        if not self.parts or set(self.parts) - set(PARTS):
+            raise UsageError(f"--parts takes {' and/or '.join(PARTS)}, got {' '.join(self.parts) or 'none'}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(samples, frames each) measured: --quick's 16 x 2, else --n x --horizon."""
+        return (16, 2) if self.quick else (self.n, self.horizon)
+
+
+HEADLINE = ("imagine_vs_hf_b1", "imagine_vs_hf_b200", "prefix_speedup", "cascade_speedup", "flops_frac",
+            "planning_call_speedup")
 
 
 def _time(fn, repeat: int = 1, warmup: bool = False) -> float:
@@ -82,7 +117,7 @@ def decode_flops_per_token(cfg: DecoderConfig, context: int) -> float:
 
 
 def measure(cfg: SpeedConfig) -> dict:
-    n, horizon = (16, 2) if cfg.quick else (cfg.n, cfg.horizon)
+    n, horizon = cfg.shape
     layout = Layout(cfg.codebook, cfg.tokens_per_frame)
     length = layout.length(cfg.context_frames)
     n_new = horizon * cfg.tokens_per_frame
@@ -132,19 +167,39 @@ def measure(cfg: SpeedConfig) -> dict:
     return out
 
 
+def planning_call(cfg: SpeedConfig, n: int, horizon: int) -> dict:
+    """Seconds of one planning call (rollouts + pixels + cost) by today's float32 path and the fast path."""
+    demo = load_demo("push_red", 64, None, 2)
+    context, goal = demo[:2], demo[-1]
+    cost = VideoCost("classifier", goal.shape, load_classifiers(cfg.classifier))
+    out, fast = {}, resolve_dtype(cfg.precision)
+    for path, dtype in (("baseline", torch.float32), ("fast", fast)):
+        sim = VideoSimulator.from_pretrained(cfg.model, dtype=dtype)
+        space = sim.config["action_space"]
+        actions = np.random.default_rng(cfg.seed).uniform(space["low"], space["high"], (n, horizon, *space["shape"]))
+        past = np.zeros((len(context) - 1, *space["shape"]), np.float32)
+        predict = ModelPredictor(sim)
+        out[f"planning_call_s_{path}"] = round(_time(lambda: cost(predict(0, context, past, actions, cfg.seed), goal)), 3)
+    out["planning_call_fast_dtype"] = str(fast).removeprefix("torch.")
+    out["planning_call_speedup"] = round(out["planning_call_s_baseline"] / out["planning_call_s_fast"], 2)
+    return out
+
+
 def main(cfg: SpeedConfig) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    r = measure(cfg)
-    n = r["n"]
+    n, horizon = cfg.shape
+    r = measure(cfg) if "sampler" in cfg.parts else {"n": n, "horizon": horizon}
+    if "planning" in cfg.parts:
+        r.update(planning_call(cfg, n, horizon))
     rows = [{"metric": k, "value": v} for k, v in r.items()]
     write_table(cfg.out, "speed", rows, ["metric", "value"],
                 {"config": {**asdict(cfg), "out": str(cfg.out)}, "threads": torch.get_num_threads()})
     for row in rows:
         print(f"{row['metric']:>28} {row['value']}")
     # The headline names keep "b200" whatever N --quick uses; the ratio is measured at that N.
-    print(f"imagine_vs_hf_b1={r['imagine_vs_hf_b1']} imagine_vs_hf_b200={r[f'imagine_vs_hf_b{n}']} "
-          f"prefix_speedup={r['prefix_speedup']} cascade_speedup={r['cascade_speedup']} flops_frac={r['flops_frac']}")
+    r["imagine_vs_hf_b200"] = r.get(f"imagine_vs_hf_b{n}")
+    print(" ".join(f"{k}={r[k]}" for k in HEADLINE if r.get(k) is not None))
 
 
 def cli() -> None:

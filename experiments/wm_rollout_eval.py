@@ -22,6 +22,7 @@ from experiments.tables import write_table
 from vidit.cli import run
 from vidit.files import atomic_path
 from worldmodel.metrics import psnr
+from worldmodel.precision import Precision, resolve_dtype
 from worldmodel.simulator import VideoSimulator
 
 
@@ -35,11 +36,13 @@ class EvalConfig:
     horizon: int = field(default=4, metadata={"help": "imagined frames per episode (0: to the episode's end)"})
     episodes: int = field(default=10, metadata={"help": "episodes scored"})
     out: Path = field(default=Path("results/wm_rollout_eval"), metadata={"help": "output folder"})
+    precision: Precision = field(default="float32", metadata={
+        "help": "world-model compute (float32, bfloat16, auto): the quality check of the bfloat16 fast path"})
     seed: int = 0
 
 
 def main(cfg: EvalConfig) -> None:
-    sim = VideoSimulator.from_pretrained(cfg.model)
+    sim = VideoSimulator.from_pretrained(cfg.model, dtype=resolve_dtype(cfg.precision))
     data = EpisodeDataset(cfg.data)
     push_red = data.info.get("env_id") == "vidit/PushRed-v0"
     rows = []

@@ -290,3 +290,36 @@ def test_mpc_trace_records_arm_button_and_predictions_each_step(push_red_models,
     err = capsys.readouterr().err
     assert e.value.code == 2 and len(err.splitlines()) == 1 and "push_red" in err
     assert not (tmp_path / "bad").exists()
+
+
+def _episodes(out: Path) -> dict[str, dict]:
+    """Each episode's metrics, by run folder, without its wall times."""
+    rows = {}
+    for m in sorted(out.glob("runs/*/*/metrics.json")):
+        ep = json.loads(m.read_text())["episodes"][0]
+        rows[str(m.parent.relative_to(out))] = {k: v for k, v in ep.items() if "second" not in k and not k.endswith("_s")}
+    return rows
+
+
+def test_mpc_bench_on_a_local_ray_instance_matches_local_workers_and_resumes(push_red_models, tmp_path):
+    pytest.importorskip("ray", reason="the Ray executor is the optional extra vidit[ray]")
+    args = ["--quick", "--model", str(push_red_models[0]), "--settings", "mpc", "random"]
+    run(mpc_bench.main, mpc_bench.MPCBenchConfig, args + ["--out", str(tmp_path / "local")])
+    ray_args = args + ["--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2"]
+    run(mpc_bench.main, mpc_bench.MPCBenchConfig, ray_args)
+    local = _episodes(tmp_path / "local")
+    assert len(local) == 4 and _episodes(tmp_path / "ray") == local
+    next(iter((tmp_path / "ray").glob("runs/mpc/*/metrics.json"))).unlink()  # as if killed during that episode
+    resumed = subprocess.run([sys.executable, "-m", "experiments.mpc_bench", *ray_args], capture_output=True,
+                             text=True, timeout=300)  # the CLI, in a fresh process with its own Ray instance
+    assert resumed.returncode == 0 and "3 already done, 1 to run with Ray tasks on 2 CPU(s)" in resumed.stdout
+    assert _episodes(tmp_path / "ray") == local
+
+
+def test_ray_executor_without_ray_is_one_line_naming_the_extra(push_red_models, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as where the extra is not installed
+    with pytest.raises(SystemExit) as e:
+        run(mpc_bench.main, mpc_bench.MPCBenchConfig, ["--quick", "--out", str(tmp_path / "b"), "--executor", "ray"])
+    assert e.value.code == 2 and "pip install 'vidit[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+

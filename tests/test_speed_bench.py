@@ -1,4 +1,5 @@
-"""speed_bench --quick end to end on a tiny decoder: every ratio measured, the table written."""
+"""speed_bench --quick end to end on a tiny decoder (the planning call on the shipped robodesk model): every
+ratio measured, the table written."""
 import json
 
 from experiments.speed_bench import SpeedConfig, main
@@ -11,7 +12,13 @@ def test_quick_speed_bench_writes_every_ratio(tmp_path, capsys):
                             "--context-frames", "8", "--threads", "1", "--out", str(out)])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     ratios = dict(kv.split("=") for kv in last.split())
-    assert set(ratios) == {"imagine_vs_hf_b1", "imagine_vs_hf_b200", "prefix_speedup", "cascade_speedup", "flops_frac"}
+    assert set(ratios) == {"imagine_vs_hf_b1", "imagine_vs_hf_b200", "prefix_speedup", "cascade_speedup", "flops_frac",
+                           "planning_call_speedup"}
     assert all(float(v) > 0 for v in ratios.values())
     table = json.loads((out / "speed.json").read_text())
-    assert table["threads"] == 1 and {r["metric"] for r in table["rows"]} >= {"rollout_sdpa_s", "rollout_shared_s"}
+    assert table["threads"] == 1 and {r["metric"] for r in table["rows"]} >= {"rollout_sdpa_s", "rollout_shared_s",
+                                                                           "planning_call_s_baseline"}
+    capsys.readouterr()
+    run(main, SpeedConfig, ["--quick", "--parts", "planning", "--threads", "1", "--out", str(tmp_path / "planning")])
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("planning_call_speedup=")
+

@@ -1,5 +1,6 @@
 """The world-model pipeline end to end at tiny sizes, on a real Crafter dataset:
 collect -> train_tokenizer -> tokenize_data -> train_worldmodel (resume, DDP) -> VideoSimulator -> imagination env."""
+import copy
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from envs.collect import CollectConfig, collect
 from envs.dataset import EpisodeDataset
 from worldmodel.decoder import Decoder
 from worldmodel.imagination import ImaginationEnv, ImaginationGymEnv
+from worldmodel.metrics import psnr
 from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator, resolve_model
 from worldmodel.tokenize_data import tokenize_dataset
@@ -139,6 +141,23 @@ def test_guided_rollouts_interpolate_between_unconditioned_and_conditioned(sim, 
     # w = 0 keeps only the action-free branch: the same samples as imagining without actions
     assert np.array_equal(sim.rollout(frames, actions, SamplingConfig(guidance=0.0), seed=3),
                           sim.imagine([], frames, n_frames=2, n_samples=3, seed=3))
+
+
+def test_bfloat16_simulator_stays_within_tolerance_of_float32(sim, shard):
+    """The approximate fast path: bfloat16 layers and pixel decoder, float32 attention and encoding."""
+    half = VideoSimulator(copy.deepcopy(sim.tokenizer), copy.deepcopy(sim.decoder), sim.config, dtype=torch.bfloat16)
+    frames = EpisodeDataset(shard / "data").frames(1)
+    ids = sim.tokenizer.encode(frames[None, :4])
+    assert torch.equal(half.tokenizer.encode(frames[None, :4]), ids)  # encoding stays float32
+    exact, approx = sim.tokenizer.decode(ids).numpy(), half.tokenizer.decode(ids).numpy()
+    assert np.abs(approx.astype(int) - exact).mean() < 2 and psnr(approx, exact) > 35  # levels of 255, dB
+    seq = sim.layout.sequence(ids)
+    with torch.no_grad():
+        want = torch.log_softmax(sim.decoder(seq), -1)
+        got = torch.log_softmax(half.decoder(seq).float(), -1)
+    assert (got - want).abs().max() < 0.1
+    r = half.rollout(frames[:2], np.array([[[1], [2]], [[5], [5]]]), seed=3)
+    assert r.shape == (2, 2, 64, 64, 3) and r.dtype == np.uint8
 
 
 def test_bad_inputs(sim, shard):

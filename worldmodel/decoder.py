@@ -77,7 +77,9 @@ class DecoderConfig:
 
 
 class KVCache(nn.Module):
-    """Keys and values of one layer, ``[max_batch, n_kv_head, max_seq, head_dim]``, allocated once.
+    """Keys and values of one layer, allocated once: values ``[max_batch, n_kv_head, max_seq, head_dim]``,
+    keys stored transposed, ``[max_batch, n_kv_head, head_dim, max_seq]``, so that one-token attention's
+    ``q @ k^T`` reads keys along contiguous rows (on the CPU, 6.5 against 25 ms a layer for 200 rows x 760 keys).
 
     ``shared`` leading positions hold the same keys in rows ``:shared_rows`` (set by
     :meth:`Decoder.broadcast_cache`, cut back by :meth:`Decoder.hidden` when it writes before them),
@@ -86,17 +88,30 @@ class KVCache(nn.Module):
     def __init__(self, max_batch: int, n_kv_head: int, max_seq: int, head_dim: int,
                  dtype: torch.dtype, device: torch.device):
         super().__init__()
-        shape = (max_batch, n_kv_head, max_seq, head_dim)
-        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("kt", torch.zeros((max_batch, n_kv_head, head_dim, max_seq), dtype=dtype, device=device),
+                             persistent=False)
+        self.register_buffer("v", torch.zeros((max_batch, n_kv_head, max_seq, head_dim), dtype=dtype, device=device),
+                             persistent=False)
         self.shared, self.shared_rows = 0, 0
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.v.dtype
+
     def update(self, input_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor, end: int):
-        """Write ``k, v [B, H, L, D]`` at ``input_pos``; return rows ``:B`` of the cache up to ``end``."""
-        b = k.shape[0]
-        self.k[:b, :, input_pos] = k
-        self.v[:b, :, input_pos] = v
-        return self.k[:b, :, :end], self.v[:b, :, :end]
+        """Write ``k, v [B, H, L, D]`` at ``input_pos``; return rows ``:B`` of the cache up to ``end``,
+        both ``[B, H, end, D]`` (the keys a transposed view)."""
+        b, start = k.shape[0], int(input_pos[0])
+        at = slice(start, start + k.shape[2])  # positions ascend by one (Decoder.hidden checks): a slice, not a scatter
+        self.kt[:b, :, :, at] = k.transpose(-1, -2)
+        self.v[:b, :, at] = v
+        return self.kt[:b, :, :, :end].transpose(-1, -2), self.v[:b, :, :end]
+
+    def broadcast(self, n: int, length: int) -> None:
+        """Copy row 0's positions ``[0, length)`` into rows ``1 .. n-1``."""
+        self.kt[1:n, :, :, :length] = self.kt[:1, :, :, :length]
+        self.v[1:n, :, :length] = self.v[:1, :, :length]
+        self.shared, self.shared_rows = length, n
 
 
 class RMSNorm(nn.Module):
@@ -147,12 +162,13 @@ class Attention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
         else:
             cache = self.kv_cache
+            q = q.to(cache.dtype)  # a float32 cache under bfloat16 weights: attention stays float32
             k, v = cache.update(input_pos, k, v, end=mask.shape[-1])
             if l == 1:
                 y = decode_attention(q, k, v, cache.shared if b <= cache.shared_rows else 0)
             else:
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
-        return self.wo(y.transpose(1, 2).reshape(b, l, -1))
+        return self.wo(y.transpose(1, 2).reshape(b, l, -1).to(x.dtype))
 
 
 def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shared: int = 0) -> torch.Tensor:
@@ -230,16 +246,17 @@ class Decoder(Pretrained, nn.Module):
     def cache_shape(self) -> tuple[int, int] | None:
         """(max_batch, max_seq) of the allocated KV cache, or None."""
         cache = self.layers[0].attention.kv_cache
-        return None if cache is None else (cache.k.shape[0], cache.k.shape[2])
+        return None if cache is None else (cache.v.shape[0], cache.v.shape[2])
 
     def setup_caches(self, max_batch: int, max_seq: int, dtype: torch.dtype | None = None) -> None:
-        """Allocate the KV cache of every layer once; later calls with ``input_pos`` use it."""
+        """Allocate the KV cache of every layer once; later calls with ``input_pos`` use it. It is float32
+        (or wider) unless ``dtype`` says otherwise: bfloat16 layers attend in float32."""
         if max_seq > self.config.max_seq_len:
             raise ValueError(f"a KV cache of {max_seq} positions exceeds max_seq_len {self.config.max_seq_len}")
         w = self.lm_head.weight
         for layer in self.layers:
             layer.attention.kv_cache = KVCache(max_batch, self.config.n_kv_head, max_seq, self.config.head_dim,
-                                               dtype or w.dtype, w.device)
+                                               dtype or torch.promote_types(w.dtype, torch.float32), w.device)
 
     @torch.no_grad()
     def broadcast_cache(self, n: int, prefix_len: int) -> None:
@@ -249,16 +266,13 @@ class Decoder(Pretrained, nn.Module):
             raise ValueError(f"cannot broadcast {prefix_len} positions to {n} rows of a "
                              f"{max_batch} x {max_seq} KV cache")
         for layer in self.layers:
-            c = layer.attention.kv_cache
-            c.k[1:n, :, :prefix_len] = c.k[:1, :, :prefix_len]
-            c.v[1:n, :, :prefix_len] = c.v[:1, :, :prefix_len]
-            c.shared, c.shared_rows = prefix_len, n
+            layer.attention.kv_cache.broadcast(n, prefix_len)
 
     def forward(self, idx: torch.Tensor, input_pos: torch.Tensor | None = None,
                 actions: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``[B, L, vocab]`` for ids ``idx [B, L]``.
 
-        ``input_pos`` (``[L]``, ascending): positions of ``idx`` in the KV cache, which is read and
+        ``input_pos`` (``[L]``, consecutive): positions of ``idx`` in the KV cache, which is read and
         written; None: a full causal pass from position 0 without the cache (training).
         ``actions``: per-position features ``[B, L, action_dim + 1]`` (see :mod:`worldmodel.layout`).
         """
@@ -304,6 +318,8 @@ class Decoder(Pretrained, nn.Module):
         if input_pos.shape != (l,) or b > max_batch or end > max_seq:
             raise ValueError(f"positions up to {end} for {b} x {l} ids do not fit input_pos of shape "
                              f"{tuple(input_pos.shape)} and a {max_batch} x {max_seq} KV cache")
+        if end - start != l:
+            raise ValueError(f"input_pos must be consecutive positions start .. start + {l - 1}, got {start} .. {end - 1}")
         return start, end
 
     # --- checkpoints (save_pretrained / from_pretrained: vidit.pretrained) ---------------------------

@@ -42,11 +42,17 @@ def resolve_model(name_or_dir: str | Path) -> Path:
 
 
 class VideoSimulator:
-    def __init__(self, tokenizer: VQTokenizer, decoder: Decoder, config: dict, device: str | torch.device = "cpu"):
+    def __init__(self, tokenizer: VQTokenizer, decoder: Decoder, config: dict, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32):
+        """``dtype`` bfloat16 runs the decoder's layers and the pixel decoder in bfloat16 (attention and
+        its KV cache stay float32; frames are still encoded in float32): faster where the hardware has
+        bfloat16 units, and approximate (samples differ from float32's for the same seed)."""
         self.tokenizer, self.decoder, self.config = tokenizer, decoder.eval(), config
-        self.device = torch.device(device)
-        self.decoder.to(self.device)
+        self.device, self.dtype = torch.device(device), dtype
+        self.decoder.to(self.device, dtype)
         self.tokenizer.to(self.device)  # decoding thousands of predicted frames per MPC step is GPU work too
+        if dtype != torch.float32:
+            self.tokenizer.set_decode_dtype(dtype)
         self.layout = Layout(tokenizer.codebook_size, tokenizer.tokens_per_frame, config.get("action_span", "token"))
         self.actions = ActionEncoder(config.get("action_space"))
         if decoder.config.action_dim != self.actions.dim:
@@ -54,14 +60,15 @@ class VideoSimulator:
                              f"encodes to {self.actions.dim}")
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str | Path, device: str | torch.device = "cpu") -> "VideoSimulator":
+    def from_pretrained(cls, name_or_dir: str | Path, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32) -> "VideoSimulator":
         root = resolve_model(name_or_dir)
         config = json.loads((root / "config.json").read_text())
         tokenizer = VQTokenizer.from_pretrained(root / "tokenizer")
         enc = ActionEncoder(config.get("action_space"))
         decoder = Decoder.from_pretrained(root / "decoder", expect={
             "vocab_size": tokenizer.codebook_size + 2, "action_dim": enc.dim})
-        return cls(tokenizer, decoder, config, device)
+        return cls(tokenizer, decoder, config, device, dtype)
 
     def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write the world-model folder :meth:`from_pretrained` reads: config.json, decoder/ (weights in

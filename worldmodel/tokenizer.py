@@ -82,6 +82,20 @@ class VQTokenizer:
         self.model.to(device)
         return self
 
+    @property
+    def decode_dtype(self) -> torch.dtype:
+        """The dtype frames are decoded in (encoding always runs in float32, so ids do not depend on it)."""
+        return self.model.decoder.conv_in.weight.dtype
+
+    def set_decode_dtype(self, dtype: torch.dtype) -> VQTokenizer:
+        """Decode pixels in ``dtype`` (the decoder's weights are cast, so going back to float32 does not
+        restore them): bfloat16 with channels-last convs is ~4x faster where the CPU has AMX/AVX512-BF16,
+        within a few levels of 255 of float32."""
+        layout = torch.channels_last if dtype != torch.float32 else torch.contiguous_format
+        for part in (self.model.post_quant_conv, self.model.decoder):
+            part.to(dtype=dtype, memory_format=layout)
+        return self
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
@@ -116,11 +130,9 @@ class VQTokenizer:
     def _decode_flat(self, ids: torch.Tensor) -> torch.Tensor:
         """ids ``[N, h, w]`` -> pixels ``[N, 3, H, W]`` (unclamped)."""
         shape = (ids.shape[0], *ids.shape[1:], self.model.quantize.vq_embed_dim)
-        flat = ids.reshape(-1)
-        if self.model.config.lookup_from_codebook:
-            return self.model.decode(flat, force_not_quantize=True, shape=shape).sample
-        latents = self.model.quantize.get_codebook_entry(flat, shape)
-        return self.model.decode(latents, force_not_quantize=True).sample
+        m = self.model
+        z_q = m.quantize.get_codebook_entry(ids.reshape(-1), shape).to(self.decode_dtype)
+        return m.decoder(m.post_quant_conv(z_q), z_q if m.config.norm_type == "spatial" else None).float()
 
     # ---------------------------------------------------------------- frames <-> ids
     def _fit(self, frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

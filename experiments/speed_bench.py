@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Optional
 from unittest import mock
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-
-import numpy as np
 
 from agents.costs import VideoCost
 from agents.mpc import ModelPredictor
@@ -49,8 +48,9 @@ from worldmodel.precision import Precision, resolve_dtype
 from worldmodel.sampling import generate, generate_shared_prefix
 from worldmodel.simulator import VideoSimulator
 
-
 PARTS = ("sampler", "planning")
+HEADLINE = ("imagine_vs_hf_b1", "imagine_vs_hf_b200", "prefix_speedup", "cascade_speedup", "flops_frac",
+            "planning_call_speedup")  # the last line's ratios, where measured
 
 
 @dataclass
@@ -81,10 +81,6 @@ class SpeedConfig:
     def shape(self) -> tuple[int, int]:
         """(samples, frames each) measured: --quick's 16 x 2, else --n x --horizon."""
         return (16, 2) if self.quick else (self.n, self.horizon)
-
-
-HEADLINE = ("imagine_vs_hf_b1", "imagine_vs_hf_b200", "prefix_speedup", "cascade_speedup", "flops_frac",
-            "planning_call_speedup")
 
 
 def _time(fn, repeat: int = 1, warmup: bool = False) -> float:

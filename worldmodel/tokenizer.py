@@ -123,16 +123,18 @@ class VQTokenizer:
     def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One quantized pass, as ``VQModel.forward``: (reconstruction, quantizer loss, ids, latents)."""
         z_q, loss, ids, z = self.quantize(x)
+        return self._decode_latents(z_q), loss, ids, z
+
+    def _decode_latents(self, z_q: torch.Tensor) -> torch.Tensor:
+        """Quantized latents -> pixels ``[N, 3, H, W]`` (unclamped), as ``VQModel.decode`` after its lookup."""
         m = self.model
-        out = m.decoder(m.post_quant_conv(z_q), z_q if m.config.norm_type == "spatial" else None)
-        return out, loss, ids, z
+        return m.decoder(m.post_quant_conv(z_q), z_q if m.config.norm_type == "spatial" else None)
 
     def _decode_flat(self, ids: torch.Tensor) -> torch.Tensor:
         """ids ``[N, h, w]`` -> pixels ``[N, 3, H, W]`` (unclamped)."""
         shape = (ids.shape[0], *ids.shape[1:], self.model.quantize.vq_embed_dim)
-        m = self.model
-        z_q = m.quantize.get_codebook_entry(ids.reshape(-1), shape).to(self.decode_dtype)
-        return m.decoder(m.post_quant_conv(z_q), z_q if m.config.norm_type == "spatial" else None).float()
+        z_q = self.model.quantize.get_codebook_entry(ids.reshape(-1), shape)
+        return self._decode_latents(z_q.to(self.decode_dtype)).float()
 
     # ---------------------------------------------------------------- frames <-> ids
     def _fit(self, frames: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

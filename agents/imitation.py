@@ -9,7 +9,9 @@ candidates the plan whose actions the IDM finds most likely wins. The agent exec
 ``replan_every`` planned actions, then plans again from what it really saw. Defaults follow the
 paper's main setting (k=1 demo of 8 frames, 4 query frames, 4 generated). With ``pick="cost"`` the
 candidate whose imagined frames a cost (the MPC agent's, e.g. a demo-conditioned classifier) rates
-closest to the demo's last frame wins instead.
+closest to the demo's last frame wins instead; with ``pick="demo-actions"`` the one whose actions are likeliest
+under the demo's own (``agents.action_prior``). The demo clips are the demo's last frames: like training's
+demo clips, they end showing the task done.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from agents.action_prior import ActionPrior, env_action
 from agents.costs import VideoCost
 from idm.model import InverseDynamics
 from vidit.seeding import call_seed
@@ -34,9 +37,10 @@ class ImitationConfig:
     gen_frames: int = field(default=4, metadata={"help": "frames imagined per planning round (plan length)"})
     replan_every: int = field(default=4, metadata={"help": "planned actions executed before replanning"})
     n_candidates: int = field(default=1, metadata={"help": "imagined futures per round; --pick says which wins"})
-    pick: Literal["idm", "cost"] = field(default="idm", metadata={
+    pick: Literal["idm", "cost", "demo-actions"] = field(default="idm", metadata={
         "help": "idm: the future whose actions the IDM finds likeliest; cost: the one the cost (--cost, "
-                "--classifier) rates best against the demo's last frame"})
+                "--classifier) rates best against the demo's last frame; demo-actions: the one whose actions "
+                "the demo's (as the IDM reads them) make likeliest"})
 
     def __post_init__(self):
         for name in ("demo_frames", "n_demos", "query_frames", "gen_frames", "replan_every", "n_candidates"):
@@ -44,8 +48,8 @@ class ImitationConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.replan_every > self.gen_frames:
             raise ValueError(f"--replan-every {self.replan_every} exceeds the plan length --gen-frames {self.gen_frames}")
-        if self.pick == "cost" and self.n_candidates < 2:
-            raise ValueError("--pick cost chooses among imagined futures: give --n-candidates >= 2")
+        if self.pick != "idm" and self.n_candidates < 2:
+            raise ValueError(f"--pick {self.pick} chooses among imagined futures: give --n-candidates >= 2")
 
     @property
     def demo_length(self) -> int:
@@ -75,11 +79,17 @@ class ImitationAgent:
         c, b = self.cfg, len(obs)
         if demo is not None and len(demo) < c.demo_length:
             raise ValueError(f"the demo has {len(demo)} frames; {c.n_demos} clip(s) of {c.demo_frames} need {c.demo_length}")
-        self.demos = [] if demo is None else [demo[i * c.demo_frames:(i + 1) * c.demo_frames] for i in range(c.n_demos)]
+        # the clips end where the demo ends, showing its task done, as training's demo clips do
+        tail = [] if demo is None else demo[len(demo) - c.demo_length:]
+        self.demos = [tail[i * c.demo_frames:(i + 1) * c.demo_frames] for i in range(c.n_demos)] if demo is not None else []
         if c.pick == "cost":
             if demo is None:
                 raise ValueError("--pick cost ranks futures against the demo's last frame: pass --demo")
             self.goal = self.cost.check_goal(demo[-1])
+        if c.pick == "demo-actions":
+            if demo is None:
+                raise ValueError("--pick demo-actions scores futures by the demo's actions: pass --demo")
+            self.prior = ActionPrior.from_demo(self.idm, demo)
         self.seeds = list(seeds) if seeds is not None else [0] * b
         self.history: list[list[np.ndarray]] = [[] for _ in range(b)]
         self.plan: list[list[Any]] = [[] for _ in range(b)]
@@ -113,20 +123,14 @@ class ImitationAgent:
         actions = actions.reshape(len(rows), c.n_candidates, *actions.shape[1:])[:, :, planned]
         if c.pick == "cost":
             best = self.cost(futures.reshape(-1, *futures.shape[2:]), self.goal).reshape(len(rows), -1).argmin(1)
+        elif c.pick == "demo-actions":
+            best = self.prior.log_prob(actions).mean(-1).argmax(1)
         else:
             best = loglik.reshape(len(rows), c.n_candidates, -1)[:, :, planned].mean(-1).argmax(1)
         for r, i in enumerate(rows):
-            self.plan[i] = [self._to_env(a) for a in actions[r, best[r]][:c.replan_every]]
+            self.plan[i] = [env_action(a, self.idm.config.action_space) for a in actions[r, best[r]][:c.replan_every]]
             self.imagined[i] = list(futures[r, best[r]][:c.replan_every])
         self.plan_seconds.append(time.perf_counter() - start)
 
     def close(self) -> None:
         pass
-
-    def _to_env(self, action: np.ndarray) -> Any:
-        kind = self.idm.config.action_space["type"]
-        if kind == "discrete":
-            return int(action[0])
-        if kind == "multidiscrete":
-            return action.astype(np.int64)
-        return action.astype(np.float32)

@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 import envs
+from agents.action_prior import DemoActionAgent
 from agents.base import Agent, PolicyAgent
 from agents.costs import VideoCost
 from agents.imitation import ImitationAgent, ImitationConfig
@@ -59,7 +60,7 @@ INSTANCE_ENVS = ("vidit/PushRed-v0", "vidit/RoboDesk-v0")  # envs whose episodes
 GOAL_ENVS = ("vidit/PushRed-v0",)  # envs whose instance goal image the agent may use (VP²'s protocol)
 INSTANCES = 60
 SCALE = 4  # video upscale, so 64 px frames are watchable
-AgentName = Literal["imitate", "mpc", "oracle", "random", "expert"]  # the keys of AGENTS
+AgentName = Literal["imitate", "mpc", "oracle", "random", "expert", "demo-actions"]  # the keys of AGENTS
 
 
 @dataclass
@@ -75,7 +76,8 @@ class RunAgentConfig(ModelPresets):
                 "push_red.mp4); none: query only"})
     agent: AgentName = field(default="imitate", metadata={
         "help": "imitate: world model + IDM; mpc: MPPI/CEM through the world model; oracle: the same MPC with "
-                "the real simulator as predictor; random; expert (scripted)"})
+                "the real simulator as predictor; random; expert (scripted); demo-actions: the demo's action frequencies "
+                "(IDM-read), no world model"})
     goal: Optional[Path] = field(default=None, metadata={
         "help": "mpc/oracle: goal image file (none: imagined from --demo, else the task instance's goal)"})
     oracle_workers: int = field(default=2, metadata={"help": "oracle: processes stepping env copies"})
@@ -198,6 +200,18 @@ def _policy_agent(cfg: RunAgentConfig, env_list: list) -> Built:
     return PolicyAgent(env_list, cfg.agent), {}, None
 
 
+def _demo_action_agent(cfg: RunAgentConfig, env_list: list) -> Built:
+    env = env_list[0]
+    idm_name = cfg.idm or DEFAULTS.get(env.spec.id, (None, None))[1]
+    if idm_name is None:
+        raise UsageError(f"no shipped IDM for {env.spec.id}; pass --idm")
+    idm = InverseDynamics.from_pretrained(idm_name, action_space=space_json(env.action_space))
+    if idm.config.frame_size != env.observation_space.shape[0]:
+        raise UsageError(f"IDM {idm_name} reads {idm.config.frame_size}px frames; {env.spec.id} shows "
+                         f"{env.observation_space.shape[0]}px")
+    return DemoActionAgent(idm, len(env_list)), {"idm": str(idm_name)}, None
+
+
 def _imitation_agent(cfg: RunAgentConfig, env_list: list) -> Built:
     env = env_list[0]
     env_id, frame_shape = env.spec.id, env.observation_space.shape
@@ -246,7 +260,7 @@ def _planning_agent(cfg: RunAgentConfig, env_list: list) -> Built:
 
 # --agent NAME -> what builds it for a list of parallel env copies
 AGENTS = {"imitate": _imitation_agent, "mpc": _planning_agent, "oracle": _planning_agent,
-          "random": _policy_agent, "expert": _policy_agent}
+          "random": _policy_agent, "expert": _policy_agent, "demo-actions": _demo_action_agent}
 
 
 def make_agent(cfg: RunAgentConfig, env_list: list) -> Built:
@@ -333,11 +347,13 @@ def main(cfg: RunAgentConfig) -> dict:
     demo = None
     if cfg.demo is not None:
         size = sim.frame_size if sim else env_list[0].observation_space.shape[0]
-        demo = load_demo(cfg.demo, size, sim.config.get("fps") if sim else None, cfg.imitation.demo_length if sim else 1)
+        demo = load_demo(cfg.demo, size, sim.config.get("fps") if sim else None, cfg.imitation.demo_length if sim else 2)
         if sim is not None:
             check_demo_env(sim, demo, env_list[0], cfg.seed, cfg.demo)
     elif cfg.agent == "imitate":
         print("run_agent: no --demo, so the world model continues the query alone")
+    elif cfg.agent == "demo-actions":
+        raise UsageError("--agent demo-actions draws the demo's actions: pass --demo")
     cfg.out.mkdir(parents=True, exist_ok=True)
     rows, start = [], time.perf_counter()
     fps = env_list[0].metadata.get("render_fps") or 10

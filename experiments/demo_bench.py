@@ -1,6 +1,6 @@
 """``demo_bench``: the which-task benchmark. Does the demo decide what the agent does?
 
-    demo_bench --env crafter --out results/demo_bench_crafter --workers 2     # 8 tasks x 50 seeds x 5 settings
+    demo_bench --env crafter --out results/demo_bench_crafter --workers 2     # 8 tasks x 50 seeds x 6 settings
     demo_bench --env robodesk --out results/demo_bench_robodesk --samples 32 --horizon 4 --workers 2
     demo_bench --env robodesk --settings imitate expert --tasks push_red push_green --instances 10
     demo_bench --env crafter --quick --out results/demo_bench_quick            # 2 tasks, 2 seeds, 20 steps: minutes
@@ -15,6 +15,8 @@ the env's tasks) each setting runs episodes with the env's ``task=T``:
   (``push_red_random.mp4``, ``crafter_random.mp4``); ``random``: the random policy. These do not
   depend on T, so one episode per start (run with the env's first task) serves every row: the row is
   still T, scored from the same episode's ``task_success``, so they line up with the expert's;
+* ``demo-actions``: no world model: each action is drawn from T's demo's action frequencies, as the IDM
+  reads them (the control that tells what the world model adds);
 * ``expert``: the scripted expert of T (it reads the task: an upper bound).
 
 Episodes: RoboDesk on the benchmark instances 0..N-1 (``--instances``, default 30), Crafter on starts
@@ -35,8 +37,10 @@ a setting has a row per demo task and a column per env task plus ``none`` (no ta
 share of the row's episodes that did the column's task. An episode that did several tasks counts in
 each of their columns, so a row may sum to more than 1. Per row, ``own`` (the diagonal) and ``other``
 (some other task done); per setting, ``diagonal`` (the mean of the rows' own rates) with a 95% Wilson
-interval over all the setting's episodes pooled, ``wrong_task`` (share of episodes doing some task
-other than their row's) and ``none``. Writes ``demo_bench.{md,csv,json}`` (the summary; the md and json
+interval over all the setting's episodes pooled, ``other_demos`` (how often a task is done when the demo
+shows another one: the off-diagonal mean of its column, averaged over tasks), ``demo_gain`` (diagonal minus
+other_demos: what the demo's content adds; 0 for an agent that ignores the demo), ``wrong_task`` (share of
+episodes doing some task other than their row's) and ``none``. Writes ``demo_bench.{md,csv,json}`` (the summary; the md and json
 also hold every matrix), ``confusion_<setting>.{md,csv,json}`` and ``demo_bench.png`` (a heatmap per
 setting).
 """
@@ -61,7 +65,7 @@ from vidit.runs import claim_out
 from worldmodel.precision import Precision
 from worldmodel.sampling import SamplingConfig
 
-SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "random", "expert")
+SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "demo-actions", "random", "expert")
 ENVS = {"robodesk": "vidit/RoboDesk-v0", "crafter": "vidit/Crafter-v0"}
 BUDGET = {"robodesk": 15, "crafter": 100}  # the registered step budgets
 QUICK_STEPS = {"robodesk": 3, "crafter": 20}
@@ -110,9 +114,10 @@ class _BenchSettings:
     idm: Optional[str] = field(default=None, metadata={"help": "IDM folder or shipped name (none: the env's)"})
     n_candidates: int = field(default=1, metadata={
         "help": "imitation settings: imagined futures per planning round (--pick says which wins)"})
-    pick: Literal["idm", "cost"] = field(default="idm", metadata={
+    pick: Literal["idm", "cost", "demo-actions"] = field(default="idm", metadata={
         "help": "imitation settings: idm keeps the future the IDM finds likeliest; cost the one the MPC cost "
-                "(--cost, --classifier) rates best against the demo's last frame"})
+                "(--cost, --classifier) rates best against the demo's last frame; demo-actions the one whose actions the "
+                "demo's (as the IDM reads them) make likeliest"})
     workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads per worker"})
     device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
@@ -195,9 +200,10 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
         for setting in cfg.settings:
             for task in cfg.tasks:
                 run_task = env_tasks(cfg.env)[0] if setting in TASK_BLIND else task
-                demo = {"imitate": f"{task}.mp4", "mpc-demo": f"{task}.mp4",
+                demo = {"imitate": f"{task}.mp4", "mpc-demo": f"{task}.mp4", "demo-actions": f"{task}.mp4",
                         "random-demo": RANDOM_DEMO[cfg.env]}.get(setting)
-                agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert"}.get(setting, "imitate")
+                agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert",
+                         "demo-actions": "demo-actions"}.get(setting, "imitate")
                 imitation = {"n_candidates": cfg.n_candidates, "pick": cfg.pick if demo else "idm"} \
                     if agent == "imitate" else {}
                 name = f"instance{start:02d}" if cfg.env == "robodesk" else f"seed{start}"
@@ -231,7 +237,7 @@ def _check_inputs(cfg: DemoBenchConfig) -> None:
             if trained_on and trained_on != ENVS[cfg.env]:
                 raise UsageError(f"world model {cfg.model or shipped[0]} was trained on {trained_on}, "
                                  f"not {ENVS[cfg.env]}")
-        if uses - {"mpc-demo"}:
+        if uses - {"mpc-demo"} or "demo-actions" in cfg.settings:
             resolve_idm(cfg.idm or shipped[1])
         if "mpc-demo" in cfg.settings and (cfg.cost == "classifier" or cfg.classifier is not None):
             if cfg.classifier is None and shipped[2] is None:
@@ -252,7 +258,7 @@ def main(cfg: DemoBenchConfig) -> list[dict]:
     results = {(s, t, i): tasks_done(finished_run(c)) for s, t, i, c in jobs}
     rows, matrices = summarize(results, cfg.settings, cfg.tasks, env_tasks(cfg.env))
     meta = {"config": config_json(cfg), "confusion": matrices}
-    keys = ["setting", "episodes", "diagonal", "ci_low", "ci_high", "wrong_task", "none"]
+    keys = ["setting", "episodes", "diagonal", "ci_low", "ci_high", "other_demos", "demo_gain", "wrong_task", "none"]
     write_table(cfg.out, "demo_bench", rows, keys, meta)
     columns = ["demo_task", "episodes", *env_tasks(cfg.env), NONE, "own", "other"]
     sections = []
@@ -289,7 +295,8 @@ def confusion(results: dict[tuple[str, str, int], set[str]], setting: str, tasks
 
 def summarize(results: dict[tuple[str, str, int], set[str]], settings: tuple[str, ...], tasks: tuple[str, ...],
               columns: tuple[str, ...]) -> tuple[list[dict], dict[str, list[dict]]]:
-    """Per setting a summary row (diagonal with its 95% Wilson interval over the pooled episodes, wrong-task
+    """Per setting a summary row (diagonal with its 95% Wilson interval over the pooled episodes; ``other_demos``,
+    the mean rate of doing a task when the demo shows another; ``demo_gain``, the diagonal minus that; wrong-task
     and none rates) and its confusion matrix, from ``results[(setting, demo task, start)]`` = tasks done."""
     rows, matrices = [], {}
     for setting in settings:
@@ -301,8 +308,13 @@ def summarize(results: dict[tuple[str, str, int], set[str]], settings: tuple[str
         own = [np.mean([t in done for task, done in eps if task == t]) for t in present]
         n = len(eps)
         low, high = wilson(sum(t in done for t, done in eps), n)
+        # how often a task is done when the demo shows another one: the diagonal's baseline within the setting
+        others = [np.mean([r[t] for r in matrices[setting] if r["demo_task"] != t]) for t in present] \
+            if len(present) > 1 else [np.nan]
         rows.append({"setting": setting, "episodes": n, "diagonal": round(float(np.mean(own)), 3),
                      "ci_low": round(low, 3), "ci_high": round(high, 3),
+                     "other_demos": round(float(np.mean(others)), 3),
+                     "demo_gain": round(float(np.mean(own) - np.mean(others)), 3),
                      "wrong_task": round(sum(bool(done - {t}) for t, done in eps) / n, 3),
                      "none": round(sum(not done for _, done in eps) / n, 3)})
     return rows, matrices

@@ -159,6 +159,19 @@ class InverseDynamics(Pretrained, nn.Module):
         self.train(was)
         return action.cpu().numpy(), score.cpu().numpy()
 
+    def label(self, video: np.ndarray) -> np.ndarray:
+        """Actions ``[T - 1, action_dim]`` of every transition of a uint8 video ``[T, H, W, 3]`` (T >= 2), read
+        window by window (consecutive windows share a frame; the last one ends at the video's end)."""
+        w, t = self.config.window, len(video)
+        if t < 2:
+            raise ValueError(f"a video of {t} frame(s) has no transition to label")
+        starts = list(range(0, t - 1, w - 1))
+        out = np.zeros((t - 1, self.action_dim), np.float32)
+        for s in starts:
+            s = min(s, max(0, t - w))
+            out[s:s + w - 1] = self.predict(video[None, s:s + w])[0][0]
+        return out
+
     # -- checkpoints (save_pretrained / from_pretrained: vidit.pretrained) ---------------------------
     @classmethod
     def from_pretrained(cls, name_or_dir: str | Path, action_space: dict | None = None) -> "InverseDynamics":

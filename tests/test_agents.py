@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import envs
+from agents.action_prior import ActionPrior, DemoActionAgent
 from agents.costs import VideoCost
 from agents.imitation import ImitationAgent, ImitationConfig
 from agents.run_agent import RunAgentConfig, check_demo_env, finished_run, main, run_episodes
@@ -66,6 +67,61 @@ def test_pick_cost_keeps_the_future_nearest_the_demos_end(push_red_models, monke
         ImitationConfig(pick="cost")
     with pytest.raises(ValueError, match="needs a cost"):
         ImitationAgent(sim, idm, ImitationConfig(n_candidates=2, pick="cost"))
+
+
+def test_action_prior_scores_the_demos_actions_highest():
+    prior = ActionPrior({"type": "discrete", "n": 4}, np.array([[1], [1], [1], [2]]))
+    logp = prior.log_prob(np.array([[0], [1], [2]]))
+    assert logp[1] > logp[2] > logp[0] and np.isclose(np.exp(prior.log_freq[0]).sum(), 1)
+    box = ActionPrior({"type": "box", "shape": [2], "low": [-1, -1], "high": [1, 1]}, np.array([[0.5, 0], [0.5, 0.02]]))
+    assert box.log_prob(np.array([0.5, 0.0])) > box.log_prob(np.array([-0.5, 0.0]))
+    assert np.all(box.std >= 0.2)  # a tenth of the range: a demo that repeats one action still ranks others
+
+
+def test_pick_demo_actions_keeps_the_future_that_acts_like_the_demo(crafter_models, monkeypatch):
+    sim = VideoSimulator.from_pretrained(crafter_models[0])
+    idm = InverseDynamics.from_pretrained(crafter_models[1])
+    # a stand-in for a trained IDM: it reads action k from a transition into frames of brightness ~100 k
+    monkeypatch.setattr(idm, "predict", lambda f: (np.round(np.asarray(f)[:, 1:].mean((2, 3, 4)) / 100)[..., None],
+                                                   np.zeros(np.shape(f)[:2])[:, 1:]))
+    demo = np.full((16, 64, 64, 3), 200, np.uint8)  # the demo does action 2 throughout
+    futures = np.stack([np.full((4, 64, 64, 3), v, np.uint8) for v in (0, 100, 200)])[None]
+    monkeypatch.setattr(sim, "imagine_batch", lambda *a, **k: futures)
+    agent = ImitationAgent(sim, idm, ImitationConfig(n_candidates=3, pick="demo-actions"))
+    agent.reset([demo[0]], demo=demo, seeds=[0])
+    assert agent.act([demo[0]]) == [2] and agent.imagined[0][0].min() == 200
+    with pytest.raises(ValueError, match="pass --demo"):
+        agent.reset([demo[0]], seeds=[0])
+
+
+def test_demo_actions_agent_draws_only_the_demos_actions(crafter_models, tmp_path, capsys):
+    idm = InverseDynamics.from_pretrained(crafter_models[1])
+    demo = load_demo("walk_left.mp4", 64, None, 2)
+    seen = set(idm.label(demo)[:, 0].astype(int).tolist())
+    agent = DemoActionAgent(idm, 2)
+    agent.reset([demo[0]] * 2, demo=demo, seeds=[3, 4])
+    acted = [agent.act([demo[0]] * 2) for _ in range(30)]
+    assert {a for pair in acted for a in pair} <= seen  # unsmoothed: an action the demo never takes is never drawn
+    agent.reset([demo[0]] * 2, demo=demo, seeds=[3, 4])
+    assert [agent.act([demo[0]] * 2) for _ in range(30)] == acted  # same seed, same actions
+    summary = main(agent_cfg(crafter_models, tmp_path / "da", env="crafter", agent="demo-actions",
+                             demo="walk_left.mp4", max_steps=4))
+    assert summary["episodes"] == 1 and summary["mean_steps"] == 4
+    with pytest.raises(SystemExit) as e:
+        run(main, RunAgentConfig, ["--env", "crafter", "--agent", "demo-actions", "--idm", str(crafter_models[1]),
+                                   "--out", str(tmp_path / "none")])
+    assert e.value.code == 2 and "pass --demo" in capsys.readouterr().err and not (tmp_path / "none").exists()
+
+
+def test_imitation_prompts_with_the_demos_end(push_red_models, monkeypatch):
+    sim = VideoSimulator.from_pretrained(push_red_models[0])
+    seen = []
+    monkeypatch.setattr(sim, "imagine_batch", lambda demos, *a, **k: seen.append(demos) or np.zeros((1, 1, 4, 64, 64, 3), np.uint8))
+    agent = ImitationAgent(sim, InverseDynamics.from_pretrained(push_red_models[1]), ImitationConfig(n_demos=2))
+    demo = np.arange(20, dtype=np.uint8)[:, None, None, None] * np.ones((1, 64, 64, 3), np.uint8)
+    agent.reset([demo[0]], demo=demo, seeds=[0])
+    agent.act([demo[0]])
+    assert [int(c[0, 0, 0, 0]) for c in seen[0]] == [4, 12] and len(seen[0][1]) == 8  # frames 4-11, 12-19
 
 
 @pytest.mark.parametrize("agent", ["random", "expert"])

@@ -26,14 +26,17 @@ def test_confusion_counts_each_task_done_none_and_the_diagonal_per_row():
     imitate, random = rows  # expert ran no episode: no row
     low, high = wilson(4, 6)  # 4 of the 6 pooled episodes did their own task
     assert imitate == {"setting": "imitate", "episodes": 6, "diagonal": 0.75,  # mean over rows, not pooled (4/6)
-                       "ci_low": round(low, 3), "ci_high": round(high, 3), "wrong_task": 0.5, "none": 0.167}
+                       "ci_low": round(low, 3), "ci_high": round(high, 3),
+                       "other_demos": 0.25, "demo_gain": 0.5,  # b after a's demo: 0.5; a after b's: 0
+                       "wrong_task": 0.5, "none": 0.167}
     assert random["diagonal"] == 0 and random["wrong_task"] == 0.5 and random["none"] == 0.5
+    assert (random["other_demos"], random["demo_gain"]) == (0.5, -0.5)
     assert matrices["random"][1]["a"] == 1.0 and matrices["random"][0]["none"] == 1.0
 
 
 def test_episode_grid_seeds_demos_and_agents(tmp_path):
     desk = episode_configs(DemoBenchConfig(out=tmp_path))
-    assert len(desk) == 6 * 3 * 30
+    assert len(desk) == 7 * 3 * 30
     by = {(s, t, i): c for s, t, i, c in desk}
     mpc = by["mpc-demo", "push_blue", 29]
     assert (mpc.agent, mpc.demo, mpc.task, mpc.seed, mpc.instance) == ("mpc", "push_blue.mp4", "push_blue", 29, 29)
@@ -42,13 +45,15 @@ def test_episode_grid_seeds_demos_and_agents(tmp_path):
     assert by["no-demo", "push_red", 0].demo is None and by["no-demo", "push_red", 0].agent == "imitate"
     assert by["no-demo", "push_blue", 0].out == by["no-demo", "push_red", 0].out  # task-blind: one episode, every row
     assert by["random-demo", "push_green", 3].demo == "push_red_random.mp4"
+    assert (by["demo-actions", "push_blue", 3].agent, by["demo-actions", "push_blue", 3].demo) == (
+        "demo-actions", "push_blue.mp4")
     assert (by["expert", "push_green", 3].agent, by["expert", "push_green", 3].seed) == ("expert", 3)
     assert by["random", "push_green", 3].seed == by["imitate", "push_green", 3].seed  # paired across settings
     assert len({c.seed for c in by.values()}) == 30  # one per instance, the same in every row
     crafter = DemoBenchConfig(env="crafter", out=tmp_path)
     assert "mpc-demo" not in crafter.settings and crafter.steps == 100 and crafter.seeds == 50
     grid = {(s, t, i): c for s, t, i, c in episode_configs(crafter)}
-    assert len(grid) == 5 * 8 * 50 and grid["imitate", "walk_left", 7].seed == 7
+    assert len(grid) == 6 * 8 * 50 and grid["imitate", "walk_left", 7].seed == 7
     assert grid["no-demo", "chop_wood", 7].seed == grid["no-demo", "walk_left", 7].seed, "rows share their starts"
     assert grid["imitate", "walk_left", 7].demo == "walk_left.mp4"
     dev = {(s, t, i): c for s, t, i, c in episode_configs(DemoBenchConfig(out=tmp_path, instances=10, held_out=True))}

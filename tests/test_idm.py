@@ -54,6 +54,19 @@ def test_idm_learns_a_synthetic_task(space):
         assert (pred == target.numpy()).mean() > 0.9
 
 
+def test_label_reads_every_transition_of_a_long_video_window_by_window():
+    torch.manual_seed(0)
+    model = InverseDynamics(IDMConfig({"type": "discrete", "n": 9}, **TINY))  # window 4: 3 transitions
+    video = np.random.default_rng(1).integers(0, 255, (9, 16, 16, 3), dtype=np.uint8)
+    labels = model.label(video)
+    assert labels.shape == (8, 1)
+    window = {s: model.predict(video[None, s:s + 4])[0][0] for s in (0, 3, 5)}  # the last ends at the video's end
+    assert np.array_equal(labels[:3], window[0]) and np.array_equal(labels[3:5], window[3][:2])
+    assert np.array_equal(labels[5:], window[5])
+    with pytest.raises(ValueError, match="no transition"):
+        model.label(video[:1])
+
+
 def test_multidiscrete_head_and_save_load(tmp_path):
     space = {"type": "multidiscrete", "nvec": [2] * 8 + [11, 11]}  # MineRL's flat action
     model = InverseDynamics(IDMConfig(space, **TINY))

@@ -80,8 +80,8 @@ class ImitationAgent:
         if demo is not None and len(demo) < c.demo_length:
             raise ValueError(f"the demo has {len(demo)} frames; {c.n_demos} clip(s) of {c.demo_frames} need {c.demo_length}")
         # the clips end where the demo ends, showing its task done, as training's demo clips do
-        tail = [] if demo is None else demo[len(demo) - c.demo_length:]
-        self.demos = [tail[i * c.demo_frames:(i + 1) * c.demo_frames] for i in range(c.n_demos)] if demo is not None else []
+        tail = demo[len(demo) - c.demo_length:] if demo is not None else None
+        self.demos = [] if tail is None else [tail[i * c.demo_frames:(i + 1) * c.demo_frames] for i in range(c.n_demos)]
         if c.pick == "cost":
             if demo is None:
                 raise ValueError("--pick cost ranks futures against the demo's last frame: pass --demo")

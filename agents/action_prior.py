@@ -32,15 +32,14 @@ class ActionPrior:
         if not len(actions):
             raise ValueError("an action prior needs at least one action")
         self.space, self.kind = space, space["type"]
-        self.freq = None if self.kind == "box" else [np.bincount(actions[:, i].astype(int), minlength=n) / len(actions)
-                                                     for i, n in enumerate(ActionHead.sizes(space))]
         if self.kind == "box":
             self.low, self.high = (np.asarray(space[k], np.float64).reshape(-1) for k in ("low", "high"))
             self.mean = actions.mean(0)
             self.std = np.maximum(actions.std(0), (self.high - self.low) / 10)
         else:
-            self.log_freq = [np.log((np.bincount(actions[:, i].astype(int), minlength=n) + 1) / (len(actions) + n))
-                             for i, n in enumerate(ActionHead.sizes(space))]
+            counts = [np.bincount(actions[:, i].astype(int), minlength=n) for i, n in enumerate(ActionHead.sizes(space))]
+            self.freq = [c / len(actions) for c in counts]
+            self.log_freq = [np.log((c + 1) / (len(actions) + len(c))) for c in counts]
 
     @classmethod
     def from_demo(cls, idm: InverseDynamics, demo: np.ndarray) -> "ActionPrior":

@@ -10,7 +10,7 @@
 Writes to ``--out``: ``episode_000.mp4`` ... (real observation | imagined frame | MPC goal, side by side, x4),
 ``metrics.json`` (per episode: seed, instance, success, steps, return, wall time, and where the env reports
 ``info["distance"]`` (push_red: end effector to button, m) its value after every step, the final and the
-smallest; where it reports ``info["task_success"]``, every task's success; and the summary)
+smallest; where it reports ``info["task_success"]``, every task's success and the step each was first done; and the summary)
 and prints a one-line summary. Episode ``i`` uses seed ``--seed + i``; on RoboDesk it starts from
 task instance ``(--instance + i) mod 60`` (0-29: the VP² benchmark set, 30-59: held out).
 
@@ -298,6 +298,9 @@ def run_episodes(env_list: list, agent: Agent, demo: np.ndarray | None, seeds: l
             row["success"] = row["success"] or bool(info.get("success", False))
             if "task_success" in info:
                 row["task_success"] = dict(info["task_success"])
+                for task, did in info["task_success"].items():  # the step each task was first done
+                    if did:
+                        row.setdefault("task_steps", {}).setdefault(task, row["steps"])
             if "distance" in info and np.isfinite(info["distance"]):  # distance to go (RoboDesk: hand to button, m)
                 row.setdefault("distances", []).append(round(info["distance"], 4))
                 row["final_distance"], row["min_distance"] = row["distances"][-1], min(row["distances"])

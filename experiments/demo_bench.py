@@ -3,6 +3,7 @@
     demo_bench --env crafter --out results/demo_bench_crafter --workers 2     # 8 tasks x 50 seeds x 6 settings
     demo_bench --env robodesk --out results/demo_bench_robodesk --samples 32 --horizon 4 --workers 2
     demo_bench --env robodesk --settings imitate expert --tasks push_red push_green --instances 10
+    demo_bench --env robodesk --settings imitate --n-candidates 8 --pick cost --replan-every 2  # the best desk agent
     demo_bench --env crafter --quick --out results/demo_bench_quick            # 2 tasks, 2 seeds, 20 steps: minutes
 
 One env (``vidit/RoboDesk-v0`` or ``vidit/Crafter-v0``) holds several tasks; agents never read which one
@@ -53,6 +54,7 @@ from typing import Literal, Optional
 
 import numpy as np
 
+from agents.imitation import ImitationConfig
 from agents.mpc import RETIRED, MPCConfig
 from agents.run_agent import DEFAULTS, RunAgentConfig, finished_run
 from envs.demos import resolve_demo
@@ -112,12 +114,6 @@ class _BenchSettings:
     model: Optional[str] = field(default=None, metadata={
         "help": "world model folder or shipped name (none: the env's)"})
     idm: Optional[str] = field(default=None, metadata={"help": "IDM folder or shipped name (none: the env's)"})
-    n_candidates: int = field(default=1, metadata={
-        "help": "imitation settings: imagined futures per planning round (--pick says which wins)"})
-    pick: Literal["idm", "cost", "demo-actions"] = field(default="idm", metadata={
-        "help": "imitation settings: idm keeps the future the IDM finds likeliest; cost the one the MPC cost "
-                "(--cost, --classifier) rates best against the demo's last frame; demo-actions the one whose actions the "
-                "demo's (as the IDM reads them) make likeliest"})
     workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads per worker"})
     device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
@@ -127,6 +123,8 @@ class _BenchSettings:
     quick: bool = field(default=False, metadata={
         "help": "2 tasks, 2 instances/seeds, 3 steps (RoboDesk) or 20 (Crafter), MPC 8 samples of horizon 2"})
     sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"help": "how the world model samples"})
+    imitation: ImitationConfig = field(default_factory=ImitationConfig, metadata={
+        "help": "the imitation agent of the imitation settings (without a demo it picks by --pick idm)"})
     run_on: ExecutorConfig = field(default_factory=ExecutorConfig, metadata={"help": "where the episodes run"})
 
 
@@ -204,7 +202,7 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
                         "random-demo": RANDOM_DEMO[cfg.env]}.get(setting)
                 agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert",
                          "demo-actions": "demo-actions"}.get(setting, "imitate")
-                imitation = {"n_candidates": cfg.n_candidates, "pick": cfg.pick if demo else "idm"} \
+                imitation = {**flatten(cfg.imitation), "pick": cfg.imitation.pick if demo else "idm"} \
                     if agent == "imitate" else {}
                 name = f"instance{start:02d}" if cfg.env == "robodesk" else f"seed{start}"
                 out.append((setting, task, start, build(RunAgentConfig, {

@@ -6,6 +6,7 @@
     mpc_bench --settings mpc oracle --oracle-instances 6 --workers 2
     mpc_bench --planner cem --samples 100 --out results/mpc_cem  # sweeps are one flag away
     mpc_bench --quick                                          # a few instances, few samples: minutes on 2 cores
+    mpc_bench --held-out --seeds 5 --out results/mpc_held_out  # the held-out instances 30-59, one seed set
 
 Every episode is one ``run_agent`` run (15 control steps, stop at the first press) kept under
 ``--out/runs/<setting>/seed<S>_instance<I>/`` with its mp4 and ``metrics.json``. It runs with
@@ -56,6 +57,7 @@ VOLATILE = {"out", "workers", "threads", "shard", "device", *EXECUTOR_FLAGS}
 # Which episodes to run: each episode's folder checks its own config, so a benchmark grows (more seeds or
 # instances) or reports a subset without mixing results.
 EPISODES = frozenset({"settings", "seeds", "instances", "oracle_instances", "demo_instances"})
+HELD_OUT = 30  # the first held-out push_red instance
 # Recorded in bench_config.json: folders whose episodes used the run seed alone (before 2026-11-27) are refused.
 EPISODE_SEED = "1000*seed+instance"
 
@@ -71,13 +73,16 @@ class _BenchSettings:
     settings: tuple[str, ...] = field(default=("mpc", "mpc-demo", "random"), metadata={
         "help": f"which agents to run: {', '.join(SETTINGS)}"})
     instances: int = field(default=30, metadata={"help": "VP² benchmark instances 0..N-1"})
+    held_out: bool = field(default=False, metadata={
+        "help": "the held-out instances 30..30+N-1 instead (none of VP²'s benchmark set: a recipe tuned on 0-29 "
+                "meets new starts there)"})
     seeds: tuple[int, ...] = field(default=(1, 2, 3, 4), metadata={"help": "planner/sampling seeds (VP²: 1-4)"})
     steps: int = field(default=15, metadata={"help": "control steps per episode (VP²: 15)"})
     model: Optional[str] = field(default=None, metadata={"help": "world model (none: the shipped push_red model)"})
     oracle_instances: Optional[int] = field(default=None, metadata={
-        "help": "oracle: instances 0..N-1 only (none: all); it steps the real simulator samples x horizon times per step"})
+        "help": "oracle: the first N instances only (none: all); it steps the real simulator samples x horizon times per step"})
     demo_instances: Optional[int] = field(default=None, metadata={
-        "help": "mpc-demo: instances 0..N-1 only (none: all)"})
+        "help": "mpc-demo: the first N instances only (none: all)"})
     oracle_samples: Optional[int] = field(default=None, metadata={"help": "oracle: samples (none: --samples)"})
     oracle_horizon: Optional[int] = field(default=None, metadata={"help": "oracle: horizon (none: --horizon)"})
     workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
@@ -128,6 +133,7 @@ def episode_configs(cfg: MPCBenchConfig) -> list[tuple[str, int, int, RunAgentCo
     for setting in cfg.settings:
         limit = {"oracle": cfg.oracle_instances, "mpc-demo": cfg.demo_instances}.get(setting)
         n = min(cfg.instances, limit or cfg.instances)
+        first = HELD_OUT if cfg.held_out else 0
         kw: dict = dict(agent={"mpc-demo": "mpc"}.get(setting, setting))
         if setting == "mpc-demo":  # 4 imagined goals; the classifier keeps the likeliest success
             kw.update(demo="push_red.mp4", n_candidates=4)
@@ -135,7 +141,7 @@ def episode_configs(cfg: MPCBenchConfig) -> list[tuple[str, int, int, RunAgentCo
             kw.update(oracle_workers=0, samples=cfg.oracle_samples or cfg.samples,
                       horizon=cfg.oracle_horizon or cfg.horizon)
         for seed in cfg.seeds:
-            for instance in range(n):
+            for instance in range(first, first + n):
                 out.append((setting, seed, instance, build(RunAgentConfig, {
                     **planner, "env": "push_red", "episodes": 1, "seed": episode_seed(seed, instance),
                     "instance": instance,

@@ -6,13 +6,15 @@ Reads what the benchmarks wrote under ``--results/<name>/`` (``<name>.json`` + `
 ``--out/results.md`` with, per benchmark: the command that reproduces it (rebuilt from its saved
 config: the flags that differ from the defaults), the date and machine it was measured on, its table,
 and its plot (copied next to the page as ``<name>.png``). It opens with the hashes of the shipped
-models the numbers came from. A benchmark with no results under ``--results`` keeps its section from the
-page already there (results folders are not committed, so rerunning one benchmark on a fresh machine
-updates only its section); one never run is listed with its command.
+models the numbers came from. Results folders are not committed, so the page already there is the record:
+a benchmark with no results under ``--results`` keeps its section, and one of several runs (a subsection
+each) keeps the runs of it that are not there now; rerunning one run on a fresh machine updates only its
+subsection. A benchmark never run is listed with its command.
 """
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +67,7 @@ SHIPPED = ("worldmodel/models", "idm/models", "worldmodel/classifiers")
 CONSOLE_SCRIPTS = ("wm_eval", "imitation_bench", "rl_imagination", "mpc_bench", "demo_bench", "expert_success", "env_speed")
 # Tables not named after their module or default --out folder; the others run with python -m, from results/<name>/.
 MODULES = {"speed": "speed_bench"}
-FOLDERS = {"expert_success": "experts", "demo_bench": "demo_bench*", "speed": "speed*"}  # a glob: a subsection a run
+FOLDERS = {"expert_success": "experts", "demo_bench": "demo_bench*", "speed": "speed*", "mpc_bench": "mpc_bench*"}  # a glob: a subsection a run
 
 
 @dataclass
@@ -122,22 +124,49 @@ def old_sections(page: Path) -> dict[str, list[str]]:
     return sections
 
 
+def old_runs(name: str, lines: list[str]) -> dict[str, list[str]]:
+    """The runs of an old section (its ``## title``, blank, description, blank lines first), by folder name, each
+    as it reads in a subsection (its own headings one level down). A run's heading is a ``### `` line whose next
+    text is its command; a section without one holds one run, named after its command's ``--out`` folder."""
+    body = lines[4:]
+    starts = [i for i, line in enumerate(body) if line.startswith("### ")
+              and next((x for x in body[i + 1:] if x), "").startswith("`")]
+    if not starts:
+        cmd = next((line for line in body if line.startswith("`")), None)
+        if cmd is None:
+            return {}
+        out = re.search(r"--out (\S+)", cmd)
+        return {Path(out.group(1).strip("`'")).name if out else name:
+                ["#" + line if line.startswith("### ") else line for line in body]}
+    return {body[i][4:]: body[i + 2:j] for i, j in zip(starts, [*starts[1:], len(body)])}
+
+
 def section(name: str, results: Path, out: Path, old: dict[str, list[str]]) -> list[str]:
-    """A benchmark's section: for each of its runs (folders matching ``FOLDERS``), the command, table and plot."""
+    """A benchmark's section: for each of its runs (folders matching ``FOLDERS``), the command, table and plot;
+    the page's old runs that are not under ``results`` stay as they were."""
     title, cls, what = BENCHMARKS[name]
     prog = name if name in CONSOLE_SCRIPTS else f"python -m experiments.{MODULES.get(name, name)}"
     lines = [f"## {title}", "", what, ""]
-    runs = sorted(f for f in results.glob(FOLDERS.get(name, name)) if (f / f"{name}.json").is_file())
+    runs = {f.name: f for f in results.glob(FOLDERS.get(name, name)) if (f / f"{name}.json").is_file()}
+    kept = {k: v for k, v in old_runs(name, old.get(title, [])).items() if k not in runs}
     if not runs:
         return old.get(title) or lines + [f"Not run yet: `{command(prog, cls, {})}`", ""]
-    for folder in runs:
+    several = len(runs) + len(kept) > 1
+    for key in sorted({*runs, *kept}):
+        if key in kept:
+            body = kept[key]
+            while body and not body[-1]:
+                body = body[:-1]
+            lines += [f"### {key}", "", *body, ""]
+            continue
+        folder = runs[key]
         data = json.loads((folder / f"{name}.json").read_text())
         md = (folder / f"{name}.md").read_text().splitlines()
-        if len(runs) > 1:  # one subsection per run, its own headings one level down
+        if several:  # one subsection per run, its own headings one level down
             lines += [f"### {folder.name}", ""]
             md = ["#" + line if line.startswith("### ") else line for line in md]
         lines += [f"`{command(prog, cls, data['config'])}`", "", *md, ""]
-        png, plot = folder / f"{name}.png", f"{folder.name if len(runs) > 1 else name}.png"
+        png, plot = folder / f"{name}.png", f"{folder.name if several else name}.png"
         if png.is_file():
             atomic_write_bytes(out / plot, png.read_bytes())
             lines += [f"![{name}]({plot})", ""]

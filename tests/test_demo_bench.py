@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from agents.imitation import ImitationConfig
 from experiments.demo_bench import DemoBenchConfig, episode_configs, main, summarize
 from experiments.imitation_bench import wilson
 from vidit.cli import UsageError, run
@@ -59,10 +60,11 @@ def test_episode_grid_seeds_demos_and_agents(tmp_path):
     dev = {(s, t, i): c for s, t, i, c in episode_configs(DemoBenchConfig(out=tmp_path, instances=10, held_out=True))}
     assert {i for _, _, i in dev} == set(range(30, 40)) and dev["mpc-demo", "push_red", 31].instance == 31
     assert dev["imitate", "push_red", 31].out.name == "instance31"
-    picked = {(s, t): c for s, t, i, c in episode_configs(DemoBenchConfig(out=tmp_path, instances=1, n_candidates=4,
-                                                                         pick="cost"))}
+    picked = {(s, t): c for s, t, i, c in episode_configs(DemoBenchConfig(
+        out=tmp_path, instances=1, imitation=ImitationConfig(n_candidates=4, pick="cost", replan_every=2)))}
     imitation = {s: picked[s, "push_red"].imitation for s in ("imitate", "no-demo", "mpc-demo")}
-    assert (imitation["imitate"].pick, imitation["imitate"].n_candidates) == ("cost", 4)
+    assert (imitation["imitate"].pick, imitation["imitate"].n_candidates, imitation["imitate"].replan_every) == (
+        "cost", 4, 2)
     assert imitation["no-demo"].pick == "idm" and imitation["mpc-demo"].n_candidates == 1
     crafter_dev = episode_configs(DemoBenchConfig(env="crafter", out=tmp_path, seeds=3, held_out=True))
     assert {i for _, _, i, _ in crafter_dev} == {1000, 1001, 1002}
@@ -97,6 +99,10 @@ def test_crafter_quick_expert_does_its_task_resumes_and_refuses_another_config(c
     assert all(set(e["task_success"]) == set(CRAFTER_TASKS) for e in eps.values())
     # stop_on_success=False: the expert, done early, still runs the whole budget (it does not die in 20 steps)
     assert all(e["steps"] == 20 for p, e in eps.items() if p[0] == "expert")
+    # the step each task was first done: those done at the end, each within the budget
+    assert all(set(e.get("task_steps", {})) == {t for t, d in e["task_success"].items() if d} and
+               all(1 <= s <= 20 for s in e.get("task_steps", {}).values()) for e in eps.values())
+    assert any(e.get("task_steps") for p, e in eps.items() if p[0] == "expert")
     stamp = {m: m.stat().st_mtime_ns for m in metrics}
     capsys.readouterr()
     assert run(main, DemoBenchConfig, args) == rows

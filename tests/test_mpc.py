@@ -243,6 +243,15 @@ def _workers(parent: int) -> set[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_mpc_bench_held_out_runs_instances_30_on(tmp_path):
+    cfg = build(mpc_bench.MPCBenchConfig, dict(out=tmp_path, held_out=True, instances=3, seeds=(5,),
+                                               settings=("mpc", "oracle"), oracle_instances=1))
+    grid = {(s, i): c for s, _, i, c in mpc_bench.episode_configs(cfg)}
+    assert set(grid) == {("mpc", 30), ("mpc", 31), ("mpc", 32), ("oracle", 30)}
+    assert grid["mpc", 31].seed == 5031 and grid["mpc", 31].instance == 31  # run_agent --instance 31 --seed 5031
+    assert grid["mpc", 31].out.name == "seed5_instance31"
+
+
 def test_killed_mpc_bench_takes_its_workers_with_it(push_red_models, tmp_path):
     cmd = [sys.executable, "-m", "experiments.mpc_bench", "--out", str(tmp_path / "bench"), "--seeds", "1",
            "--model", str(push_red_models[0]), "--settings", "mpc", "--instances", "6", "--samples", "4",

@@ -37,6 +37,11 @@ def test_report_gathers_tables_plots_and_missing_benchmarks(tmp_path, capsys):
     (tmp_path / "results2" / "nothing").mkdir(parents=True)
     kept = run(report, ReportConfig, ["--results", str(tmp_path / "results2"), "--out", str(tmp_path / "docs")])
     assert "| crafter | 21.5 |" in kept.read_text() and "Not run yet: `python -m experiments.scaling`" in kept.read_text()
+    # a fresh machine holding one run of several: it is updated, the page's other runs stay
+    write_table(tmp_path / "results3" / "demo_bench_b", "demo_bench", [{"setting": "b2"}], ["setting"], {"config": {}})
+    text = run(report, ReportConfig, ["--results", str(tmp_path / "results3"), "--out", str(tmp_path / "docs")]).read_text()
+    assert "| b2 |" in text and "| demo_bench_b |" not in text and "### demo_bench_a" in text
+    assert text.count("### demo_bench_") == 2 and text.index("demo_bench_a") < text.index("b2")
     with pytest.raises(SystemExit) as e:
         run(report, ReportConfig, ["--results", str(tmp_path / "nope")])
     assert e.value.code == 2 and "no such folder" in capsys.readouterr().err

@@ -6,7 +6,7 @@
     mpc_bench --settings mpc oracle --oracle-instances 6 --workers 2
     mpc_bench --planner cem --samples 100 --out results/mpc_cem  # sweeps are one flag away
     mpc_bench --quick                                          # a few instances, few samples: minutes on 2 cores
-    mpc_bench --held-out --seeds 5 --out results/mpc_held_out  # the held-out instances 30-59, one seed set
+    mpc_bench --held-out --seeds 5 --out results/mpc_bench_held_out  # instances 30-59, one seed set
 
 Every episode is one ``run_agent`` run (15 control steps, stop at the first press) kept under
 ``--out/runs/<setting>/seed<S>_instance<I>/`` with its mp4 and ``metrics.json``. It runs with

@@ -113,7 +113,8 @@ class MPCBenchConfig(MPCConfig, _BenchSettings):
         if unknown:
             raise UsageError(f"unknown settings {unknown}; known: {', '.join(SETTINGS)}")
         if not 1 <= self.instances <= 30:
-            raise UsageError(f"--instances must lie in [1, 30] (the VP² benchmark set), got {self.instances}")
+            raise UsageError(f"--instances must lie in [1, 30] (30 benchmark and, with --held-out, 30 held-out "
+                             f"instances), got {self.instances}")
         if self.workers < 1 or self.threads < 1 or self.steps < 1 or not self.seeds:
             raise UsageError("--workers, --threads and --steps must be >= 1 and --seeds not empty")
         if self.shard is not None:

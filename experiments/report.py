@@ -124,6 +124,11 @@ def old_sections(page: Path) -> dict[str, list[str]]:
     return sections
 
 
+def demoted(lines: list[str]) -> list[str]:
+    """A run's markdown as a subsection: its own ``### `` headings one level down."""
+    return ["#" + line if line.startswith("### ") else line for line in lines]
+
+
 def old_runs(name: str, lines: list[str]) -> dict[str, list[str]]:
     """The runs of an old section (its ``## title``, blank, description, blank lines first), by folder name, each
     as it reads in a subsection (its own headings one level down). A run's heading is a ``### `` line whose next
@@ -136,8 +141,7 @@ def old_runs(name: str, lines: list[str]) -> dict[str, list[str]]:
         if cmd is None:
             return {}
         out = re.search(r"--out (\S+)", cmd)
-        return {Path(out.group(1).strip("`'")).name if out else name:
-                ["#" + line if line.startswith("### ") else line for line in body]}
+        return {Path(out.group(1).strip("`'")).name if out else name: demoted(body)}
     return {body[i][4:]: body[i + 2:j] for i, j in zip(starts, [*starts[1:], len(body)])}
 
 
@@ -155,7 +159,7 @@ def section(name: str, results: Path, out: Path, old: dict[str, list[str]]) -> l
     for key in sorted({*runs, *kept}):
         if key in kept:
             body = kept[key]
-            while body and not body[-1]:
+            while body and not body[-1]:  # one blank line before the next run
                 body = body[:-1]
             lines += [f"### {key}", "", *body, ""]
             continue
@@ -164,7 +168,7 @@ def section(name: str, results: Path, out: Path, old: dict[str, list[str]]) -> l
         md = (folder / f"{name}.md").read_text().splitlines()
         if several:  # one subsection per run, its own headings one level down
             lines += [f"### {folder.name}", ""]
-            md = ["#" + line if line.startswith("### ") else line for line in md]
+            md = demoted(md)
         lines += [f"`{command(prog, cls, data['config'])}`", "", *md, ""]
         png, plot = folder / f"{name}.png", f"{folder.name if several else name}.png"
         if png.is_file():

@@ -40,7 +40,7 @@ class ImitationConfig:
     pick: Literal["idm", "cost", "demo-actions"] = field(default="idm", metadata={
         "help": "idm: the future whose actions the IDM finds likeliest; cost: the one the cost (--cost, "
                 "--classifier) rates best against the demo's last frame; demo-actions: the one whose actions "
-                "the demo's (as the IDM reads them) make likeliest"})
+                "the demo's (as the IDM reads them) make likeliest; without a demo: idm"})
 
     def __post_init__(self):
         for name in ("demo_frames", "n_demos", "query_frames", "gen_frames", "replan_every", "n_candidates"):
@@ -82,13 +82,10 @@ class ImitationAgent:
         # the clips end where the demo ends, showing its task done, as training's demo clips do
         tail = demo[len(demo) - c.demo_length:] if demo is not None else None
         self.demos = [] if tail is None else [tail[i * c.demo_frames:(i + 1) * c.demo_frames] for i in range(c.n_demos)]
-        if c.pick == "cost":
-            if demo is None:
-                raise ValueError("--pick cost ranks futures against the demo's last frame: pass --demo")
+        self.pick = c.pick if demo is not None else "idm"  # the other picks score futures against the demo
+        if self.pick == "cost":
             self.goal = self.cost.check_goal(demo[-1])
-        if c.pick == "demo-actions":
-            if demo is None:
-                raise ValueError("--pick demo-actions scores futures by the demo's actions: pass --demo")
+        if self.pick == "demo-actions":
             self.prior = ActionPrior.from_demo(self.idm, demo)
         self.seeds = list(seeds) if seeds is not None else [0] * b
         self.history: list[list[np.ndarray]] = [[] for _ in range(b)]
@@ -121,9 +118,9 @@ class ImitationAgent:
         actions, loglik = self.idm.predict(window.reshape(-1, *window.shape[2:]))
         planned = slice(seen - 1, None)  # transitions into the imagined frames
         actions = actions.reshape(len(rows), c.n_candidates, *actions.shape[1:])[:, :, planned]
-        if c.pick == "cost":
+        if self.pick == "cost":
             best = self.cost(futures.reshape(-1, *futures.shape[2:]), self.goal).reshape(len(rows), -1).argmin(1)
-        elif c.pick == "demo-actions":
+        elif self.pick == "demo-actions":
             best = self.prior.log_prob(actions).mean(-1).argmax(1)
         else:
             best = loglik.reshape(len(rows), c.n_candidates, -1)[:, :, planned].mean(-1).argmax(1)

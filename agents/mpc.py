@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.costs import CostKind, VideoCost
+from agents.imitation import ImitationConfig
 from agents.planners import Planner, PlannerConfig
 from agents.presets import MODEL, VP2, apply_preset
 from vidit.seeding import call_seed
@@ -39,8 +40,9 @@ RETIRED = {"cost_pool": 1, "futures_reduce": "mean"}
 
 
 class ModelPresets:
-    """For a config holding MPC settings (its own or an ``MPCConfig`` part): where no flag sets them, they come
-    from the ``--preset`` of the world model that :meth:`preset_model` names (see :mod:`agents.presets`)."""
+    """For a config holding agent settings (MPC's, its own or an ``MPCConfig`` part, and maybe an imitation
+    agent's): where no flag sets them, they come from the ``--preset`` of the world model that
+    :meth:`preset_model` names (see :mod:`agents.presets`)."""
 
     @classmethod
     def preset_model(cls, values: dict) -> Path | None:
@@ -55,7 +57,8 @@ class ModelPresets:
             if values.get("preset", MODEL) not in (MODEL, VP2):
                 raise ValueError(f"--preset {values['preset']}: presets are stored with a world model, and none is used")
             return values
-        return apply_preset(values, given, model, {f.name for f in fields(MPCConfig)} - {"preset"})
+        known = {f.name for f in (*fields(MPCConfig), *fields(ImitationConfig))} - {"preset"}
+        return apply_preset(values, given, model, known)
 
 
 @dataclass
@@ -74,9 +77,10 @@ class MPCConfig(PlannerConfig, ModelPresets):
         "help": "imagined futures per sample, a sample's cost the mean of theirs (1: VP²; K: K x compute)"})
 
     preset: str = field(default=MODEL, metadata={
-        "help": "MPC recipe: model (the world model's recommended one, stored with it; VP²'s where it has none), "
-                "vp2 (VP²'s settings: 200 samples x horizon 10, their noise, 2 context frames), or another name "
-                "in the model's mpc_presets.json; a flag you give beats it"})
+        "help": "agent recipe (MPC's and the imitation agent's settings): model (the world model's recommended "
+                "one, stored with it; the papers' where it has none), vp2 (the papers' settings: for MPC VP²'s, "
+                "200 samples x horizon 10, their noise, 2 context frames; for imitation VidIT's, one imagined "
+                "future), or another name in the model's presets.json; a flag you give beats it"})
 
     def __post_init__(self):
         PlannerConfig.__post_init__(self)

@@ -102,14 +102,15 @@ class RunAgentConfig(ModelPresets):
     imitation: ImitationConfig = field(default_factory=ImitationConfig, metadata={
         "help": "the imitation agent (--agent imitate): world model + IDM"})
     mpc: MPCConfig = field(default_factory=MPCConfig, metadata={
-        "help": "the MPC agent and the oracle: planner, cost (which --pick cost uses too) and recipe preset"})
+        "help": "the MPC agent and the oracle: planner, cost (which --pick cost uses too) and the recipe preset "
+                "(of every agent)"})
     sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={
         "help": "how the world model samples, for every agent that imagines"})
 
     @classmethod
     def preset_model(cls, values: dict) -> Path | None:
-        """The planning agents take their recipe from the world model they plan with (the env's shipped one)."""
-        if values.get("agent") not in ("mpc", "oracle"):
+        """The agents that imagine or plan take their recipe from the world model they use (the env's shipped one)."""
+        if values.get("agent") not in ("imitate", "mpc", "oracle"):
             return None
         model = values.get("model") or DEFAULTS.get(envs.resolve(values["env"])[0], (None,))[0]
         return resolve_model(model) if model else None

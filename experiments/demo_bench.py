@@ -1,9 +1,9 @@
 """``demo_bench``: the which-task benchmark. Does the demo decide what the agent does?
 
     demo_bench --env crafter --out results/demo_bench_crafter --workers 2     # 8 tasks x 50 seeds x 6 settings
-    demo_bench --env robodesk --out results/demo_bench_robodesk --samples 32 --horizon 4 --workers 2
+    demo_bench --env robodesk --out results/demo_bench_robodesk --workers 2   # the agents' recipe: the model's preset
     demo_bench --env robodesk --settings imitate expert --tasks push_red push_green --instances 10
-    demo_bench --env robodesk --settings imitate --n-candidates 8 --pick cost --replan-every 2  # the best desk agent
+    demo_bench --env robodesk --settings imitate --preset vp2   # the papers' settings (VidIT: one imagined future)
     demo_bench --env crafter --quick --out results/demo_bench_quick            # 2 tasks, 2 seeds, 20 steps: minutes
 
 One env (``vidit/RoboDesk-v0`` or ``vidit/Crafter-v0``) holds several tasks; agents never read which one
@@ -124,7 +124,7 @@ class _BenchSettings:
         "help": "2 tasks, 2 instances/seeds, 3 steps (RoboDesk) or 20 (Crafter), MPC 8 samples of horizon 2"})
     sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"help": "how the world model samples"})
     imitation: ImitationConfig = field(default_factory=ImitationConfig, metadata={
-        "help": "the imitation agent of the imitation settings (without a demo it picks by --pick idm)"})
+        "help": "the imitation agent of the imitation settings (without a demo it picks by the IDM)"})
     run_on: ExecutorConfig = field(default_factory=ExecutorConfig, metadata={"help": "where the episodes run"})
 
 
@@ -134,12 +134,14 @@ class DemoBenchConfig(MPCConfig, _BenchSettings):
 
     @classmethod
     def preset_model(cls, values: dict) -> Path | None:
-        """The MPC recipe comes from the world model, for the env that has MPC settings."""
+        """The agents' recipe comes from the env's world model (whichever settings run, so a benchmark that
+        grows by settings keeps its configuration)."""
         from worldmodel.simulator import resolve_model
         env = values.get("env") or "robodesk"
-        if env not in CONTINUOUS or "mpc-demo" not in (values.get("settings") or SETTINGS):
-            return None
-        return resolve_model(values.get("model") or DEFAULTS[ENVS[env]][0])
+        try:
+            return resolve_model(values.get("model") or DEFAULTS[ENVS[env]][0])
+        except FileNotFoundError:
+            return None  # the inputs' check names the missing model
 
     def __post_init__(self):
         MPCConfig.__post_init__(self)
@@ -202,8 +204,7 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
                         "random-demo": RANDOM_DEMO[cfg.env]}.get(setting)
                 agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert",
                          "demo-actions": "demo-actions"}.get(setting, "imitate")
-                imitation = {**flatten(cfg.imitation), "pick": cfg.imitation.pick if demo else "idm"} \
-                    if agent == "imitate" else {}
+                imitation = flatten(cfg.imitation) if agent == "imitate" else {}
                 name = f"instance{start:02d}" if cfg.env == "robodesk" else f"seed{start}"
                 out.append((setting, task, start, build(RunAgentConfig, {
                     **planner, "env": ENVS[cfg.env], "task": run_task, "demo": demo, "agent": agent, "episodes": 1,

@@ -62,10 +62,10 @@ def test_episode_grid_seeds_demos_and_agents(tmp_path):
     assert dev["imitate", "push_red", 31].out.name == "instance31"
     picked = {(s, t): c for s, t, i, c in episode_configs(DemoBenchConfig(
         out=tmp_path, instances=1, imitation=ImitationConfig(n_candidates=4, pick="cost", replan_every=2)))}
-    imitation = {s: picked[s, "push_red"].imitation for s in ("imitate", "no-demo", "mpc-demo")}
+    imitation = {s: picked[s, "push_red"].imitation for s in ("imitate", "mpc-demo")}
     assert (imitation["imitate"].pick, imitation["imitate"].n_candidates, imitation["imitate"].replan_every) == (
         "cost", 4, 2)
-    assert imitation["no-demo"].pick == "idm" and imitation["mpc-demo"].n_candidates == 1
+    assert picked["no-demo", "push_red"].demo is None and imitation["mpc-demo"].n_candidates == 1
     crafter_dev = episode_configs(DemoBenchConfig(env="crafter", out=tmp_path, seeds=3, held_out=True))
     assert {i for _, _, i, _ in crafter_dev} == {1000, 1001, 1002}
     quick = DemoBenchConfig(env="robodesk", quick=True, out=tmp_path, samples=32, horizon=4)

@@ -41,7 +41,8 @@ each of their columns, so a row may sum to more than 1. Per row, ``own`` (the di
 interval over all the setting's episodes pooled, ``other_demos`` (how often a task is done when the demo
 shows another one: the off-diagonal mean of its column, averaged over tasks), ``demo_gain`` (diagonal minus
 other_demos: what the demo's content adds; 0 for an agent that ignores the demo), ``wrong_task`` (share of
-episodes doing some task other than their row's) and ``none``. Writes ``demo_bench.{md,csv,json}`` (the summary; the md and json
+episodes doing some task other than their row's), ``wrong_first`` (those of them that did it no later than
+their row's task, or without it: what stopping at the first success would leave) and ``none``. Writes ``demo_bench.{md,csv,json}`` (the summary; the md and json
 also hold every matrix), ``confusion_<setting>.{md,csv,json}`` and ``demo_bench.png`` (a heatmap per
 setting).
 """
@@ -216,10 +217,23 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
     return out
 
 
-def tasks_done(metrics: dict) -> set[str]:
-    """The tasks an episode did: those its env scored True at the end (``task_success``)."""
+def tasks_done(metrics: dict) -> dict[str, int | None]:
+    """The tasks an episode did (those its env scored True at the end, ``task_success``), each with the
+    step it was first done (None where the run did not record it)."""
     row = metrics["episodes"][0]
-    return {task for task, done in row.get("task_success", {}).items() if done}
+    steps = row.get("task_steps", {})
+    return {task: steps.get(task) for task, done in row.get("task_success", {}).items() if done}
+
+
+def wrong_first(task: str, done: dict[str, int | None]) -> bool | None:
+    """Whether an episode of demo ``task`` did another task no later than ``task`` (or without it): a wrong
+    press that stopping at the first success would not have prevented (None: steps not recorded)."""
+    others = [step for t, step in done.items() if t != task]
+    if not others or task not in done:
+        return bool(others)
+    if done[task] is None or None in others:
+        return None
+    return min(others) <= done[task]
 
 
 def _check_inputs(cfg: DemoBenchConfig) -> None:
@@ -257,7 +271,8 @@ def main(cfg: DemoBenchConfig) -> list[dict]:
     results = {(s, t, i): tasks_done(finished_run(c)) for s, t, i, c in jobs}
     rows, matrices = summarize(results, cfg.settings, cfg.tasks, env_tasks(cfg.env))
     meta = {"config": config_json(cfg), "confusion": matrices}
-    keys = ["setting", "episodes", "diagonal", "ci_low", "ci_high", "other_demos", "demo_gain", "wrong_task", "none"]
+    keys = ["setting", "episodes", "diagonal", "ci_low", "ci_high", "other_demos", "demo_gain", "wrong_task",
+            "wrong_first", "none"]
     write_table(cfg.out, "demo_bench", rows, keys, meta)
     columns = ["demo_task", "episodes", *env_tasks(cfg.env), NONE, "own", "other"]
     sections = []
@@ -275,7 +290,7 @@ def main(cfg: DemoBenchConfig) -> list[dict]:
     return rows
 
 
-def confusion(results: dict[tuple[str, str, int], set[str]], setting: str, tasks: tuple[str, ...],
+def confusion(results: dict[tuple[str, str, int], dict], setting: str, tasks: tuple[str, ...],
               columns: tuple[str, ...]) -> list[dict]:
     """A row per demo task: the share of its episodes that did each task of ``columns`` (several count in
     each), that did none, its own task (``own``) and some other task (``other``)."""
@@ -287,16 +302,18 @@ def confusion(results: dict[tuple[str, str, int], set[str]], setting: str, tasks
         row.update({c: round(sum(c in d for d in eps) / n, 3) for c in columns})
         row[NONE] = round(sum(not d for d in eps) / n, 3)
         row["own"] = row[task]
-        row["other"] = round(sum(bool(d - {task}) for d in eps) / n, 3)
+        row["other"] = round(sum(bool(set(d) - {task}) for d in eps) / n, 3)
         matrix.append(row)
     return matrix
 
 
-def summarize(results: dict[tuple[str, str, int], set[str]], settings: tuple[str, ...], tasks: tuple[str, ...],
+def summarize(results: dict[tuple[str, str, int], dict], settings: tuple[str, ...], tasks: tuple[str, ...],
               columns: tuple[str, ...]) -> tuple[list[dict], dict[str, list[dict]]]:
     """Per setting a summary row (diagonal with its 95% Wilson interval over the pooled episodes; ``other_demos``,
     the mean rate of doing a task when the demo shows another; ``demo_gain``, the diagonal minus that; wrong-task
-    and none rates) and its confusion matrix, from ``results[(setting, demo task, start)]`` = tasks done."""
+    rate, ``wrong_first``, the share with a wrong task done no later than the demo's (see :func:`wrong_first`;
+    None where steps were not recorded), and none) and its confusion matrix, from
+    ``results[(setting, demo task, start)]`` = {task done: first step} (:func:`tasks_done`)."""
     rows, matrices = [], {}
     for setting in settings:
         eps = [(t, done) for (s, t, _), done in results.items() if s == setting and t in tasks]
@@ -314,7 +331,9 @@ def summarize(results: dict[tuple[str, str, int], set[str]], settings: tuple[str
                      "ci_low": round(low, 3), "ci_high": round(high, 3),
                      "other_demos": round(float(np.mean(others)), 3),
                      "demo_gain": round(float(np.mean(own) - np.mean(others)), 3),
-                     "wrong_task": round(sum(bool(done - {t}) for t, done in eps) / n, 3),
+                     "wrong_task": round(sum(bool(set(done) - {t}) for t, done in eps) / n, 3),
+                     "wrong_first": None if None in (first := [wrong_first(t, done) for t, done in eps])
+                     else round(sum(first) / n, 3),
                      "none": round(sum(not done for _, done in eps) / n, 3)})
     return rows, matrices
 

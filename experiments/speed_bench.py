@@ -18,6 +18,8 @@ On the same random weights (a trained model decodes at the same speed):
    planning step does: N action-conditioned rollouts of H frames from 2 context frames, their pixels
    decoded, VP²'s classifier cost (``--classifier``) against a goal frame. Today's path (float32) vs the
    fast path (``--precision``: bfloat16 where the CPU has AMX/AVX512-BF16), both in this run.
+   ``planning_share_{ids,pixels,cost}``: the fast call's time split into sampling the ids, decoding them
+   to pixels and the cost: what a lever on each part (fewer ids a frame, a cost in token space) may cut.
 
 The last line reads ``imagine_vs_hf_b1=X imagine_vs_hf_b200=X prefix_speedup=X cascade_speedup=X flops_frac=X
 planning_call_speedup=X``. Writes ``speed.{md,csv,json}`` to ``--out``.
@@ -164,7 +166,8 @@ def measure(cfg: SpeedConfig) -> dict:
 
 
 def planning_call(cfg: SpeedConfig, n: int, horizon: int) -> dict:
-    """Seconds of one planning call (rollouts + pixels + cost) by today's float32 path and the fast path."""
+    """Seconds of one planning call (rollouts + pixels + cost) by today's float32 path and the fast path, and
+    the fast path's shares: sampling the ids, decoding them to pixels, the cost (what a lever may cut)."""
     demo = load_demo("push_red", 64, None, 2)
     context, goal = demo[:2], demo[-1]
     cost = VideoCost("classifier", goal.shape, load_classifiers(cfg.classifier))
@@ -176,6 +179,12 @@ def planning_call(cfg: SpeedConfig, n: int, horizon: int) -> dict:
         past = np.zeros((len(context) - 1, *space["shape"]), np.float32)
         predict = ModelPredictor(sim)
         out[f"planning_call_s_{path}"] = round(_time(lambda: cost(predict(0, context, past, actions, cfg.seed), goal)), 3)
+    made: dict = {}  # the fast path's call again, part by part
+    secs = {"ids": _time(lambda: made.update(ids=sim.rollout(context, actions, seed=cfg.seed, past_actions=past,
+                                                              pixels=False)))}
+    secs["pixels"] = _time(lambda: made.update(frames=sim.decode(made["ids"])))
+    secs["cost"] = _time(lambda: cost(made["frames"], goal))
+    out.update({f"planning_share_{k}": round(v / sum(secs.values()), 3) for k, v in secs.items()})
     out["planning_call_fast_dtype"] = str(fast).removeprefix("torch.")
     out["planning_call_speedup"] = round(out["planning_call_s_baseline"] / out["planning_call_s_fast"], 2)
     return out

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agents.imitation import ImitationConfig
-from experiments.demo_bench import DemoBenchConfig, episode_configs, main, summarize
+from experiments.demo_bench import DemoBenchConfig, episode_configs, main, summarize, wrong_first
 from experiments.imitation_bench import wilson
 from vidit.cli import UsageError, run
 
@@ -16,9 +16,10 @@ CRAFTER_TASKS = ("chop_wood", "eat_cow", "collect_sapling", "drink_water", "walk
 
 
 def test_confusion_counts_each_task_done_none_and_the_diagonal_per_row():
-    results = {("imitate", "a", 0): {"a"}, ("imitate", "a", 1): {"a", "b"}, ("imitate", "a", 2): set(),
-               ("imitate", "a", 3): {"b"}, ("imitate", "b", 0): {"b"}, ("imitate", "b", 1): {"b", "c"},
-               ("random", "a", 0): set(), ("random", "b", 0): {"a"}}
+    # tasks done, each with its first step: a, 1 pressed b before a; b, 1 pressed c after b
+    results = {("imitate", "a", 0): {"a": 3}, ("imitate", "a", 1): {"a": 5, "b": 2}, ("imitate", "a", 2): {},
+               ("imitate", "a", 3): {"b": 4}, ("imitate", "b", 0): {"b": 1}, ("imitate", "b", 1): {"b": 3, "c": 9},
+               ("random", "a", 0): {}, ("random", "b", 0): {"a": 1}}
     rows, matrices = summarize(results, ("imitate", "random", "expert"), ("a", "b"), ("a", "b", "c"))
     a, b = matrices["imitate"]
     # the episode doing a and b counts in both columns: row a sums to 1.25
@@ -29,8 +30,10 @@ def test_confusion_counts_each_task_done_none_and_the_diagonal_per_row():
     assert imitate == {"setting": "imitate", "episodes": 6, "diagonal": 0.75,  # mean over rows, not pooled (4/6)
                        "ci_low": round(low, 3), "ci_high": round(high, 3),
                        "other_demos": 0.25, "demo_gain": 0.5,  # b after a's demo: 0.5; a after b's: 0
-                       "wrong_task": 0.5, "none": 0.167}
+                       "wrong_task": 0.5, "wrong_first": 0.333, "none": 0.167}  # c after b is not first
     assert random["diagonal"] == 0 and random["wrong_task"] == 0.5 and random["none"] == 0.5
+    assert random["wrong_first"] == 0.5
+    assert wrong_first("a", {"a": 3, "b": 3}) and wrong_first("a", {"a": None, "b": 3}) is None  # unrecorded
     assert (random["other_demos"], random["demo_gain"]) == (0.5, -0.5)
     assert matrices["random"][1]["a"] == 1.0 and matrices["random"][0]["none"] == 1.0
 

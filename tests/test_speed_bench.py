@@ -21,4 +21,7 @@ def test_quick_speed_bench_writes_every_ratio(tmp_path, capsys):
     capsys.readouterr()
     run(main, SpeedConfig, ["--quick", "--parts", "planning", "--threads", "1", "--out", str(tmp_path / "planning")])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("planning_call_speedup=")
+    rows = {r["metric"]: r["value"] for r in json.loads((tmp_path / "planning" / "speed.json").read_text())["rows"]}
+    shares = [rows[f"planning_share_{k}"] for k in ("ids", "pixels", "cost")]  # where the call's time goes
+    assert all(0 < v < 1 for v in shares) and abs(sum(shares) - 1) < 0.01
 

@@ -96,7 +96,7 @@ class VideoSimulator:
         clips = [self._encode(d) for d in demos] + [self._encode(query)]
         prefix = self.layout.sequence(*clips)
         ids = self._generate(prefix, n_samples, n_frames, None, sampling, seed)
-        return self._decode(ids)
+        return self.decode(ids)
 
     @torch.no_grad()
     def imagine_batch(self, demos: Sequence[np.ndarray], queries: np.ndarray, n_frames: int = 4, n_samples: int = 1,
@@ -111,16 +111,16 @@ class VideoSimulator:
         q = self.tokenizer.encode(queries).to(self.device)
         prefix = self.layout.sequence(*[self._encode_rows(d, b) for d in demos], q)
         ids = self._generate(prefix.repeat_interleave(n_samples, dim=0), b * n_samples, n_frames, None, sampling, seed)
-        return self._decode(ids).reshape(b, n_samples, n_frames, self.frame_size, self.frame_size, 3)
+        return self.decode(ids).reshape(b, n_samples, n_frames, self.frame_size, self.frame_size, 3)
 
     @torch.no_grad()
     def rollout(self, context: np.ndarray, actions, sampling: SamplingConfig = SamplingConfig(), seed: int = 0,
-                past_actions=None) -> np.ndarray:
+                past_actions=None, pixels: bool = True) -> np.ndarray | torch.Tensor:
         """Predict ``H`` frames for each of ``N`` action sequences ``actions [N, H, ...]`` from ``context``
         frames ``[C, H, W, 3]``; ``past_actions [C - 1, ...]`` are the actions between the context frames
         (optional). ``sampling.guidance`` w != 1 samples with classifier-free guidance on the actions (the model
         was trained with action dropout): ``uncond + w * (cond - uncond)``, at twice the compute.
-        Returns uint8 ``[N, H, H_img, W_img, 3]``."""
+        Returns uint8 ``[N, H, H_img, W_img, 3]`` (``pixels=False``: the sampled ids, for :meth:`decode`)."""
         if self.actions.dim == 0:
             raise ValueError("this world model was trained without actions; use imagine()")
         enc = self.actions.encode(actions)
@@ -138,7 +138,7 @@ class VideoSimulator:
         if sampling.guided:
             feats = torch.cat([feats, torch.zeros_like(feats)])
         ids = self._generate(prefix, 2 * n if sampling.guided else n, horizon, feats.to(self.device), sampling, seed)
-        return self._decode(ids)
+        return self.decode(ids) if pixels else ids
 
     @torch.no_grad()
     def features(self, clips: np.ndarray, first_frame: int = 0) -> np.ndarray:
@@ -176,7 +176,8 @@ class VideoSimulator:
             raise ValueError(f"frames must be uint8 [T, H, W, 3], got shape {frames.shape}")
         return self.tokenizer.encode(frames[None]).to(self.device)
 
-    def _decode(self, ids: torch.Tensor) -> np.ndarray:
+    def decode(self, ids: torch.Tensor) -> np.ndarray:
+        """Pixels uint8 ``[N, T, H, W, 3]`` of sampled ids ``[N, T * tokens per frame]``."""
         frames = self.layout.frames_of(ids, self.tokenizer.grid)
         return self.tokenizer.decode(frames).cpu().numpy()
 

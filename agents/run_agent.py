@@ -47,7 +47,7 @@ from vidit.cli import UsageError, config_json, defaults_json, run
 from vidit.files import write_json
 from vidit.runs import differences
 from worldmodel.classifier import load_classifiers
-from worldmodel.precision import Precision, resolve_dtype
+from worldmodel.precision import Precision, device_field, precision_field, resolve_dtype
 from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import VideoSimulator, resolve_model
 
@@ -94,10 +94,8 @@ class RunAgentConfig(ModelPresets):
     max_steps: Optional[int] = field(default=None, metadata={"help": "step budget (none: the env's)"})
     stop_on_success: bool = field(default=True, metadata={"help": "end an episode at its first success"})
     threads: Optional[int] = field(default=None, metadata={"help": "torch CPU threads (none: torch's choice)"})
-    device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
-    precision: Precision = field(default="float32", metadata={
-        "help": "world-model compute: float32 (exact), bfloat16 (faster where the CPU has AMX/AVX512-BF16; "
-                "approximate), auto (bfloat16 where the hardware has it)"})
+    device: str = device_field()
+    precision: Precision = precision_field()
 
     imitation: ImitationConfig = field(default_factory=ImitationConfig, metadata={
         "help": "the imitation agent (--agent imitate): world model + IDM"})

@@ -65,7 +65,7 @@ from experiments.tables import figure, write_table
 from vidit.cli import UsageError, build, config_json, defaults_json, flatten, run
 from vidit.files import atomic_write_bytes
 from vidit.runs import claim_out
-from worldmodel.precision import Precision
+from worldmodel.precision import Precision, device_field, precision_field
 from worldmodel.sampling import SamplingConfig
 
 SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "demo-actions", "random", "expert")
@@ -117,10 +117,8 @@ class _BenchSettings:
     idm: Optional[str] = field(default=None, metadata={"help": "IDM folder or shipped name (none: the env's)"})
     workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads per worker"})
-    device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
-    precision: Precision = field(default="float32", metadata={
-        "help": "world-model compute: float32 (exact), bfloat16 (faster where the CPU has AMX/AVX512-BF16; "
-                "approximate), auto (bfloat16 where the hardware has it)"})
+    device: str = device_field()
+    precision: Precision = precision_field()
     quick: bool = field(default=False, metadata={
         "help": "2 tasks, 2 instances/seeds, 3 steps (RoboDesk) or 20 (Crafter), MPC 8 samples of horizon 2"})
     sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"help": "how the world model samples"})

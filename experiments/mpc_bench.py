@@ -43,7 +43,7 @@ from experiments.episodes import EXECUTOR_FLAGS, ExecutorConfig, run_all
 from experiments.tables import figure, write_table
 from vidit.cli import UsageError, build, config_json, defaults_json, flatten, run
 from vidit.runs import claim_out
-from worldmodel.precision import Precision
+from worldmodel.precision import Precision, device_field, precision_field
 from worldmodel.sampling import SamplingConfig
 from worldmodel.simulator import resolve_model
 
@@ -87,10 +87,8 @@ class _BenchSettings:
     oracle_horizon: Optional[int] = field(default=None, metadata={"help": "oracle: horizon (none: --horizon)"})
     workers: int = field(default=1, metadata={"help": "episodes run in parallel processes"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads per worker"})
-    device: str = field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
-    precision: Precision = field(default="float32", metadata={
-        "help": "world-model compute: float32 (exact), bfloat16 (faster where the CPU has AMX/AVX512-BF16; "
-                "approximate), auto (bfloat16 where the hardware has it)"})
+    device: str = device_field()
+    precision: Precision = precision_field()
     shard: Optional[str] = field(default=None, metadata={
         "help": "K/N: run only every N-th episode from the K-th (one process per GPU or machine)"})
     quick: bool = field(default=False, metadata={

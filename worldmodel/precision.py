@@ -4,6 +4,7 @@ CUDA GPU that supports it or a CPU with AMX/AVX512-BF16 (read from ``/proc/cpuin
 """
 from __future__ import annotations
 
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,18 @@ import torch
 
 Precision = Literal["float32", "bfloat16", "auto"]
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def device_field():
+    """The ``--device`` option of the commands that run a world model."""
+    return field(default="cpu", metadata={"help": "where the world model runs (cpu, cuda, cuda:1...)"})
+
+
+def precision_field():
+    """The ``--precision`` option of the commands that run a world model."""
+    return field(default="float32", metadata={
+        "help": "world-model compute: float32 (exact), bfloat16 (faster where the CPU has AMX/AVX512-BF16; "
+                "approximate), auto (bfloat16 where the hardware has it)"})
 
 
 @lru_cache(maxsize=None)

@@ -91,6 +91,7 @@ class ImitationAgent:
         self.history: list[list[np.ndarray]] = [[] for _ in range(b)]
         self.plan: list[list[Any]] = [[] for _ in range(b)]
         self.imagined: list[list[np.ndarray]] = [[] for _ in range(b)]
+        self.proposals: list[np.ndarray | None] = [None] * b  # each row's last whole plan (all imagined steps)
         self.plans, self.predictions, self.goals = 0, [None] * b, [None] * b
 
     def act(self, obs: Sequence[np.ndarray], active: Sequence[bool] | None = None) -> list[Any]:
@@ -125,7 +126,8 @@ class ImitationAgent:
         else:
             best = loglik.reshape(len(rows), c.n_candidates, -1)[:, :, planned].mean(-1).argmax(1)
         for r, i in enumerate(rows):
-            self.plan[i] = [env_action(a, self.idm.config.action_space) for a in actions[r, best[r]][:c.replan_every]]
+            whole = [env_action(a, self.idm.config.action_space) for a in actions[r, best[r]]]
+            self.plan[i], self.proposals[i] = whole[:c.replan_every], np.stack(whole)
             self.imagined[i] = list(futures[r, best[r]][:c.replan_every])
         self.plan_seconds.append(time.perf_counter() - start)
 

@@ -36,6 +36,7 @@ import envs
 from agents.action_prior import DemoActionAgent
 from agents.base import Agent, PolicyAgent
 from agents.costs import VideoCost
+from agents.guided import GuidedAgent
 from agents.imitation import ImitationAgent, ImitationConfig
 from agents.mpc import RETIRED, MPCAgent, MPCConfig, ModelPredictor, ModelPresets, goal_from_demo
 from agents.oracle import EnvOracle
@@ -60,7 +61,7 @@ INSTANCE_ENVS = ("vidit/PushRed-v0", "vidit/RoboDesk-v0")  # envs whose episodes
 GOAL_ENVS = ("vidit/PushRed-v0",)  # envs whose instance goal image the agent may use (VP²'s protocol)
 INSTANCES = 60
 SCALE = 4  # video upscale, so 64 px frames are watchable
-AgentName = Literal["imitate", "mpc", "oracle", "random", "expert", "demo-actions"]  # the keys of AGENTS
+AgentName = Literal["imitate", "mpc", "guided", "oracle", "random", "expert", "demo-actions"]  # the keys of AGENTS
 
 
 @dataclass
@@ -75,7 +76,8 @@ class RunAgentConfig(ModelPresets):
         "help": "demo video (any size, fps, codec) or a shipped demo name (chop_wood.mp4, eat_cow.mp4, "
                 "push_red.mp4); none: query only"})
     agent: AgentName = field(default="imitate", metadata={
-        "help": "imitate: world model + IDM; mpc: MPPI/CEM through the world model; oracle: the same MPC with "
+        "help": "imitate: world model + IDM; mpc: MPPI/CEM through the world model; guided: that MPC started "
+                "from the imitation agent's plan for the demo; oracle: the same MPC with "
                 "the real simulator as predictor; random; expert (scripted); demo-actions: the demo's action frequencies "
                 "(IDM-read), no world model"})
     goal: Optional[Path] = field(default=None, metadata={
@@ -108,7 +110,7 @@ class RunAgentConfig(ModelPresets):
     @classmethod
     def preset_model(cls, values: dict) -> Path | None:
         """The agents that imagine or plan take their recipe from the world model they use (the env's shipped one)."""
-        if values.get("agent") not in ("imitate", "mpc", "oracle"):
+        if values.get("agent") not in ("imitate", "mpc", "guided", "oracle"):
             return None
         model = values.get("model") or DEFAULTS.get(envs.resolve(values["env"])[0], (None,))[0]
         return resolve_model(model) if model else None
@@ -150,7 +152,7 @@ def _defaults(cfg: RunAgentConfig, env_id: str) -> tuple[str, str, str | None]:
     """The world model, IDM and classifier to use: the flags, else the env's shipped ones."""
     shipped = DEFAULTS.get(env_id)
     chosen = (cfg.model, cfg.idm, cfg.mpc.classifier)
-    if shipped is None and (cfg.model is None or (cfg.agent == "imitate" and cfg.idm is None)):
+    if shipped is None and (cfg.model is None or (cfg.agent in ("imitate", "guided") and cfg.idm is None)):
         raise UsageError(f"no shipped world model / IDM for {env_id}; pass --model and --idm")
     return tuple(c if c is not None else (shipped[k] if shipped else None) for k, c in enumerate(chosen))
 
@@ -226,8 +228,8 @@ def _imitation_agent(cfg: RunAgentConfig, env_list: list) -> Built:
     return ImitationAgent(sim, idm, cfg.imitation, cost, cfg.sampling), {**ids, "idm": str(idm_name)}, sim
 
 
-def _planning_agent(cfg: RunAgentConfig, env_list: list) -> Built:
-    """MPC through the world model (``mpc``) or the real simulator (``oracle``)."""
+def _planning_agent(cfg: RunAgentConfig, env_list: list, sim: VideoSimulator | None = None) -> Built:
+    """MPC through the world model (``mpc``, ``guided``: ``sim`` if given) or the real simulator (``oracle``)."""
     env = env_list[0]
     env_id, frame_shape = env.spec.id, env.observation_space.shape
     if not isinstance(env.action_space, gym.spaces.Box):
@@ -238,7 +240,8 @@ def _planning_agent(cfg: RunAgentConfig, env_list: list) -> Built:
             raise UsageError(f"--{name.replace('_', '-')} has {n} values; {env_id}'s action has "
                              f"{env.action_space.shape[0]} components (give one value or one per component)")
     model, _, classifier_name = _defaults(cfg, env_id)
-    sim = _simulator(model, env_id, frame_shape[0], cfg.device, cfg.precision) if cfg.agent == "mpc" or cfg.demo else None
+    if sim is None and (cfg.agent != "oracle" or cfg.demo):
+        sim = _simulator(model, env_id, frame_shape[0], cfg.device, cfg.precision)
     ids = {"model": str(model), "tokenizer": sim.tokenizer.fingerprint()} if sim else {}
     picks_goal = cfg.demo is not None and cfg.imitation.n_candidates > 1 and classifier_name is not None
     # the classifier also keeps the likeliest of the imagined goals
@@ -252,13 +255,22 @@ def _planning_agent(cfg: RunAgentConfig, env_list: list) -> Built:
         goal_fn = lambda demo, obs, seed: goal_from_demo(  # noqa: E731
             sim, demo, obs, im.demo_frames, im.query_frames, im.gen_frames, im.n_candidates, scorer, seed, cfg.sampling)
     goal = _goal_image(cfg.goal, frame_shape) if cfg.goal is not None else None
-    predictor = (ModelPredictor(sim, cfg.sampling) if cfg.agent == "mpc"
+    predictor = (ModelPredictor(sim, cfg.sampling) if cfg.agent != "oracle"
                  else EnvOracle(env_list, cfg.oracle_workers))
     return MPCAgent(predictor, cost, cfg.mpc, env.action_space, goal_fn=goal_fn, goal=goal), ids, sim
 
 
+def _guided_agent(cfg: RunAgentConfig, env_list: list) -> Built:
+    """MPC through the world model, its planner started from the imitation agent's plans (one world model)."""
+    if cfg.demo is None:
+        raise UsageError("--agent guided starts MPC from the imitation agent's plan for a demo: pass --demo")
+    proposer, ids, sim = _imitation_agent(cfg, env_list)
+    mpc, mpc_ids, _ = _planning_agent(cfg, env_list, sim)
+    return GuidedAgent(proposer, mpc), {**mpc_ids, **ids}, sim
+
+
 # --agent NAME -> what builds it for a list of parallel env copies
-AGENTS = {"imitate": _imitation_agent, "mpc": _planning_agent, "oracle": _planning_agent,
+AGENTS = {"imitate": _imitation_agent, "mpc": _planning_agent, "guided": _guided_agent, "oracle": _planning_agent,
           "random": _policy_agent, "expert": _policy_agent, "demo-actions": _demo_action_agent}
 
 

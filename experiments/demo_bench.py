@@ -12,6 +12,7 @@ the env's tasks) each setting runs episodes with the env's ``task=T``:
 
 * ``imitate``: the imitation agent (world model + IDM) with T's shipped demo (``T.mp4``);
 * ``mpc-demo``: the MPC agent with T's demo (RoboDesk only: it plans continuous actions);
+* ``guided``: that MPC agent started from the imitation agent's plans for T's demo (RoboDesk only);
 * ``no-demo``: the imitation agent without a demo; ``random-demo``: with a random policy's shipped clip
   (``push_red_random.mp4``, ``crafter_random.mp4``); ``random``: the random policy. These do not
   depend on T, so one episode per start (run with the env's first task) serves every row: the row is
@@ -68,13 +69,14 @@ from vidit.runs import claim_out
 from worldmodel.precision import Precision, device_field, precision_field
 from worldmodel.sampling import SamplingConfig
 
-SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo", "demo-actions", "random", "expert")
+SETTINGS = ("imitate", "mpc-demo", "guided", "no-demo", "random-demo", "demo-actions", "random", "expert")
 ENVS = {"robodesk": "vidit/RoboDesk-v0", "crafter": "vidit/Crafter-v0"}
 BUDGET = {"robodesk": 15, "crafter": 100}  # the registered step budgets
 QUICK_STEPS = {"robodesk": 3, "crafter": 20}
 RANDOM_DEMO = {"robodesk": "push_red_random.mp4", "crafter": "crafter_random.mp4"}
 CONTINUOUS = ("robodesk",)  # envs whose actions MPC can plan
-MODEL_SETTINGS = ("imitate", "mpc-demo", "no-demo", "random-demo")
+PLANNED = ("mpc-demo", "guided")  # the settings that plan with MPC
+MODEL_SETTINGS = ("imitate", "mpc-demo", "guided", "no-demo", "random-demo")
 # Settings blind to the row's task (no demo of it): one episode per start serves every row, since agents never
 # read the env's task and every episode scores all tasks (tests/test_task_blind.py holds the first).
 TASK_BLIND = ("no-demo", "random-demo", "random")
@@ -101,7 +103,7 @@ class _BenchSettings:
         "help": "robodesk (vidit/RoboDesk-v0: push_red, push_green, push_blue) or crafter (vidit/Crafter-v0)"})
     out: Path = field(default=Path("results/demo_bench"), metadata={"help": "output folder (one env per folder)"})
     settings: Optional[tuple[str, ...]] = field(default=None, metadata={
-        "help": f"which agents to run: {', '.join(SETTINGS)} (none: all the env allows; mpc-demo is RoboDesk only)"})
+        "help": f"which agents to run: {', '.join(SETTINGS)} (none: all the env allows but guided; mpc-demo and guided are RoboDesk only)"})
     tasks: Optional[tuple[str, ...]] = field(default=None, metadata={
         "help": "demo tasks, one row each (none: all the env's tasks)"})
     instances: Optional[int] = field(default=None, metadata={
@@ -145,14 +147,14 @@ class DemoBenchConfig(MPCConfig, _BenchSettings):
     def __post_init__(self):
         MPCConfig.__post_init__(self)
         known = env_tasks(self.env)
-        allowed = tuple(s for s in SETTINGS if s != "mpc-demo" or self.env in CONTINUOUS)
-        if self.settings is None:
-            self.settings = allowed
+        allowed = tuple(s for s in SETTINGS if s not in PLANNED or self.env in CONTINUOUS)
+        if self.settings is None:  # guided is opt-in: not yet measured on the development episodes
+            self.settings = tuple(s for s in allowed if s != "guided")
         unknown = sorted(set(self.settings) - set(SETTINGS))
         if unknown:
             raise UsageError(f"unknown settings {unknown}; known: {', '.join(SETTINGS)}")
         if set(self.settings) - set(allowed):
-            raise UsageError(f"--settings mpc-demo plans continuous actions; {ENVS[self.env]} has discrete ones "
+            raise UsageError(f"--settings {' and '.join(PLANNED)} plan continuous actions; {ENVS[self.env]} has discrete ones "
                              f"(settings for {self.env}: {', '.join(allowed)})")
         self.settings = tuple(dict.fromkeys(self.settings))
         self.tasks = tuple(dict.fromkeys(self.tasks)) if self.tasks is not None else known
@@ -199,11 +201,12 @@ def episode_configs(cfg: DemoBenchConfig) -> list[tuple[str, str, int, RunAgentC
         for setting in cfg.settings:
             for task in cfg.tasks:
                 run_task = env_tasks(cfg.env)[0] if setting in TASK_BLIND else task
-                demo = {"imitate": f"{task}.mp4", "mpc-demo": f"{task}.mp4", "demo-actions": f"{task}.mp4",
+                demo = {"imitate": f"{task}.mp4", "mpc-demo": f"{task}.mp4", "guided": f"{task}.mp4",
+                        "demo-actions": f"{task}.mp4",
                         "random-demo": RANDOM_DEMO[cfg.env]}.get(setting)
-                agent = {"mpc-demo": "mpc", "random": "random", "expert": "expert",
+                agent = {"mpc-demo": "mpc", "guided": "guided", "random": "random", "expert": "expert",
                          "demo-actions": "demo-actions"}.get(setting, "imitate")
-                imitation = flatten(cfg.imitation) if agent == "imitate" else {}
+                imitation = flatten(cfg.imitation) if agent in ("imitate", "guided") else {}
                 name = f"instance{start:02d}" if cfg.env == "robodesk" else f"seed{start}"
                 out.append((setting, task, start, build(RunAgentConfig, {
                     **planner, "env": ENVS[cfg.env], "task": run_task, "demo": demo, "agent": agent, "episodes": 1,
@@ -250,7 +253,7 @@ def _check_inputs(cfg: DemoBenchConfig) -> None:
                                  f"not {ENVS[cfg.env]}")
         if uses - {"mpc-demo"} or "demo-actions" in cfg.settings:
             resolve_idm(cfg.idm or shipped[1])
-        if "mpc-demo" in cfg.settings and (cfg.cost == "classifier" or cfg.classifier is not None):
+        if set(PLANNED) & set(cfg.settings) and (cfg.cost == "classifier" or cfg.classifier is not None):
             if cfg.classifier is None and shipped[2] is None:
                 raise UsageError(f"no shipped success classifier for {ENVS[cfg.env]}; pass --classifier or --cost mse")
             load_classifiers(cfg.classifier or shipped[2])

@@ -148,7 +148,7 @@ def test_bad_input_is_one_line_before_anything_is_written(case, crafter_models, 
     args, expected = {
         "setting": (["--env", "crafter", "--settings", "imitate", "dance"], "unknown settings ['dance']"),
         "task": (["--env", "crafter", "--tasks", "push_red"], "unknown tasks ['push_red'] for --env crafter"),
-        "mpc_crafter": (["--env", "crafter", "--settings", "mpc-demo"], "mpc-demo plans continuous actions"),
+        "mpc_crafter": (["--env", "crafter", "--settings", "mpc-demo"], "mpc-demo and guided plan continuous actions"),
         "instances_crafter": (["--env", "crafter", "--instances", "3"], "--instances is not for --env crafter"),
         "seeds_robodesk": (["--env", "robodesk", "--seeds", "3"], "--seeds is not for --env robodesk"),
         "instances_range": (["--env", "robodesk", "--instances", "31"], "--instances must lie in [1, 30]"),

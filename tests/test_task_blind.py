@@ -26,13 +26,15 @@ def test_imitation_agent_on_crafter_ignores_the_task(crafter_models, tmp_path):
     assert row_a["task_success"] == row_b["task_success"] and len(row_a["task_success"]) == 8
 
 
-def test_mpc_from_a_demo_on_robodesk_ignores_the_task(robodesk_models, tmp_path):
-    """MPC with a demo-conditioned cost: no goal image from the env, the demo's end is the goal."""
+@pytest.mark.parametrize("agent", ["mpc", "guided"])
+def test_mpc_from_a_demo_on_robodesk_ignores_the_task(robodesk_models, tmp_path, agent):
+    """MPC with a demo-conditioned cost (alone or started from the imitation agent's plan): no goal image from
+    the env, the demo's end is the goal."""
     pytest.importorskip("robodesk")
-    wm, _ = robodesk_models
+    wm, idm = robodesk_models
     SuccessClassifier(ClassifierConfig(conditioned=True)).save_pretrained(tmp_path / "clf")
-    runs = [_episode(tmp_path / task, env="robodesk", task=task, agent="mpc", demo="push_green.mp4", model=str(wm),
-                     classifier=str(tmp_path / "clf"), samples=4, horizon=2, max_steps=2, instance=1)
+    runs = [_episode(tmp_path / task, env="robodesk", task=task, agent=agent, demo="push_green.mp4", model=str(wm),
+                     idm=str(idm), classifier=str(tmp_path / "clf"), samples=4, horizon=2, max_steps=2, instance=1)
             for task in ("push_green", "push_blue")]
     (a, row_a), (b, row_b) = runs
     assert np.array_equal(a, b) and row_a["task_success"] == row_b["task_success"]

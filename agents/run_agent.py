@@ -264,6 +264,8 @@ def _guided_agent(cfg: RunAgentConfig, env_list: list) -> Built:
     """MPC through the world model, its planner started from the imitation agent's plans (one world model)."""
     if cfg.demo is None:
         raise UsageError("--agent guided starts MPC from the imitation agent's plan for a demo: pass --demo")
+    if not isinstance(env_list[0].action_space, gym.spaces.Box):  # before loading any model
+        raise UsageError(f"--agent guided plans continuous actions; {env_list[0].spec.id} has {env_list[0].action_space}")
     proposer, ids, sim = _imitation_agent(cfg, env_list)
     mpc, mpc_ids, _ = _planning_agent(cfg, env_list, sim)
     return GuidedAgent(proposer, mpc), {**mpc_ids, **ids}, sim
